@@ -1,0 +1,1 @@
+"""Vyper sources of the ledger contracts (EnergyCredit, Registry, Settlement); no Python logic."""

@@ -1,0 +1,1 @@
+"""The DSO: LV grid model, prognosis per congestion point, congestion price posting."""

@@ -1,0 +1,60 @@
+"""Congestion prices from the DSO's prognosis of the transformer flow.
+
+Rule: in every slot where the prognosis exceeds the rating, post a price on the congested direction
+(import or export) that grows with the overload: ``base + slope × (|flow| / limit − 1)``, capped.
+Prices are µ€/kWh; postings are signed by the DSO's key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from protocol.messages import CongestionPrice
+from protocol.signing import KeyPair, Signed
+
+
+@dataclass(frozen=True)
+class PricingRule:
+    """Base price at the rating, slope per unit of relative overload, cap (all µ€/kWh)."""
+
+    base: int = 20_000
+    slope: int = 100_000
+    cap: int = 500_000
+
+    def price(self, overload_ratio: float) -> int:
+        return int(min(self.cap, self.base + self.slope * max(0.0, overload_ratio - 1.0)))
+
+
+@dataclass
+class CongestionPricer:
+    """The DSO's posting agent for one congestion point."""
+
+    dso_id: str
+    key: KeyPair
+    point: str = "transformer"
+    rule: PricingRule = PricingRule()
+    nonce: int = 0
+    version: int = 0
+
+    def post(self, first_slot: int, prognosis_wh: np.ndarray, limit_wh: int) -> list[Signed]:
+        """Signed prices for every slot whose prognosed |flow| exceeds ``limit_wh``."""
+        self.version += 1
+        out = []
+        for i, flow in enumerate(prognosis_wh):
+            ratio = abs(float(flow)) / limit_wh
+            if ratio <= 1.0:
+                continue
+            self.nonce += 1
+            msg = CongestionPrice(
+                sender=self.dso_id,
+                nonce=self.nonce,
+                point=self.point,
+                slot=first_slot + i,
+                direction="import" if flow > 0 else "export",
+                price=self.rule.price(ratio),
+                version=self.version,
+            )
+            out.append(self.key.sign(msg))
+        return out

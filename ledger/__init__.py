@@ -1,0 +1,1 @@
+"""Contract compilation and cache, deployment, typed web3 client, chain backends, settlement batches."""

@@ -1,0 +1,155 @@
+"""Net positions of a settlement period from trades and verified meter readings (pure).
+
+Per participant and slot: contracted net import ``c`` = bought − sold (from trades); metered net
+import ``n`` = import − export (from accepted signed readings). The deviation ``d = n − c`` settles
+with the supplier under the home's supply contract:
+
+* ``d > 0`` (took more than contracted): the part that makes up a sale not delivered,
+  ``min(d, max(−c, 0))``, is bought back at the imbalance-short price (retail + premium); the
+  rest is ordinary supply at retail.
+* ``d < 0`` (took less): the part that undoes a purchase not taken, ``min(−d, max(c, 0))``, is
+  sold back at the imbalance-long price (feed-in − discount); the rest is ordinary feed-in.
+
+Energy topped up from or fed back to the supplier crosses the transformer, so it pays the DSO's
+congestion fee for that direction exactly like a trade would. Fees go to the DSO. A home with no
+accepted reading for a slot is held: its sale counts as undelivered (export 0) and its purchase
+as taken, and the ``participant@slot`` pair is listed in the batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ledger.merkle import root_of_models
+from protocol.messages import Reading, SettlementBatch, SettlementEntry, Trade
+from protocol.signing import Signed
+from protocol.tariff import Tariff
+from protocol.units import value_ueur
+
+
+@dataclass
+class HomeStatement:
+    """One participant's period, for bills and wallets (Wh, µ€; + = received)."""
+
+    bought_wh: int = 0
+    sold_wh: int = 0
+    bought_local_wh: int = 0
+    sold_local_wh: int = 0
+    trade_ueur: int = 0
+    fees_ueur: int = 0
+    imbalance_wh: int = 0
+    imbalance_ueur: int = 0
+    metered_import_wh: int = 0
+    metered_export_wh: int = 0
+
+    @property
+    def net_ueur(self) -> int:
+        return self.trade_ueur - self.fees_ueur + self.imbalance_ueur
+
+
+@dataclass
+class SettlementResult:
+    batch: SettlementBatch
+    statements: dict[str, HomeStatement]
+    trade_seqs: list[int]
+    held: list[tuple[str, int]] = field(default_factory=list)
+
+
+def build_batch(
+    period: int,
+    first_slot: int,
+    last_slot: int,
+    trades: list[Trade],
+    readings: list[Signed[Reading]],
+    metered_participants: list[str],
+    tariff: Tariff,
+    supplier: str,
+    journal_hash: str,
+    supply_fee: Callable[[str, int, str], int] = lambda participant, slot, direction: 0,
+) -> SettlementResult:
+    """The settlement batch of slots ``first_slot..last_slot`` (inclusive).
+
+    ``supply_fee(participant, slot, direction)`` is the congestion fee (µ€/kWh) on energy between
+    the supplier and the participant ("import" = supplied to it, "export" = fed back).
+    """
+    period_trades = [t for t in trades if first_slot <= t.slot <= last_slot]
+    period_readings = sorted(
+        (r for r in readings if first_slot <= r.message.slot <= last_slot),
+        key=lambda r: (r.message.meter_id, r.message.slot),
+    )
+    st: dict[str, HomeStatement] = defaultdict(HomeStatement)
+    contracted: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])  # bought, sold
+    fees = 0
+    for t in period_trades:
+        seller_gets = value_ueur(t.quantity_wh, t.price)
+        fee = value_ueur(t.quantity_wh, t.fee)
+        local = t.buyer != supplier and t.seller != supplier
+        b, s = st[t.buyer], st[t.seller]
+        b.bought_wh += t.quantity_wh
+        b.trade_ueur -= seller_gets
+        b.fees_ueur += fee
+        s.sold_wh += t.quantity_wh
+        s.trade_ueur += seller_gets
+        if local:
+            b.bought_local_wh += t.quantity_wh
+            s.sold_local_wh += t.quantity_wh
+        fees += fee
+        contracted[(t.buyer, t.slot)][0] += t.quantity_wh
+        contracted[(t.seller, t.slot)][1] += t.quantity_wh
+
+    metered = {(r.message.meter_id, r.message.slot): r.message for r in period_readings}
+    held: list[tuple[str, int]] = []
+    sup = st[supplier]
+    for p in metered_participants:
+        for slot in range(first_slot, last_slot + 1):
+            bought, sold = contracted.get((p, slot), (0, 0))
+            reading = metered.get((p, slot))
+            if reading is None:
+                held.append((p, slot))
+                imp, exp = bought, 0
+            else:
+                imp, exp = reading.import_wh, reading.export_wh
+            s = st[p]
+            s.metered_import_wh += imp
+            s.metered_export_wh += exp
+            contracted_net = bought - sold
+            deviation = (imp - exp) - contracted_net
+            if deviation > 0:
+                reversal = min(deviation, max(-contracted_net, 0))
+                amount = value_ueur(reversal, tariff.imbalance_short(slot)) + value_ueur(
+                    deviation - reversal, tariff.retail(slot))
+                fee = value_ueur(deviation, supply_fee(p, slot, "import"))
+                s.imbalance_ueur -= amount
+                s.fees_ueur += fee
+                sup.imbalance_ueur += amount
+                fees += fee
+            elif deviation < 0:
+                reversal = min(-deviation, max(contracted_net, 0))
+                amount = value_ueur(reversal, tariff.imbalance_long(slot)) + value_ueur(
+                    -deviation - reversal, tariff.feed_in_price(slot))
+                fee = value_ueur(-deviation, supply_fee(p, slot, "export"))
+                s.imbalance_ueur += amount
+                s.fees_ueur += fee
+                sup.imbalance_ueur -= amount
+                fees += fee
+            s.imbalance_wh += deviation
+
+    entries = tuple(
+        SettlementEntry(participant=p, delta_ueur=st[p].net_ueur)
+        for p in sorted(st)
+        if st[p].net_ueur != 0
+    )
+    batch = SettlementBatch(
+        period=period,
+        first_slot=first_slot,
+        last_slot=last_slot,
+        entries=entries,
+        fees_ueur=fees,
+        trades_root=root_of_models(period_trades),
+        readings_root=root_of_models(period_readings),
+        journal_hash=journal_hash,
+        held=tuple(f"{p}@{s}" for p, s in held),
+    )
+    return SettlementResult(batch, dict(st), [t.seq for t in period_trades], held)

@@ -1,0 +1,1 @@
+"""Order books, continuous double auction with congestion-aware matching, journal and replay."""

@@ -1,0 +1,1 @@
+"""Home node: home model and assets, forecasts, planner, bidding agent."""

@@ -1,0 +1,83 @@
+"""The home's bidding agent: turns its plan into signed orders, before each gate closes.
+
+Strategy (truthful at the gate): at the opening of a day the agent quotes its planned position at
+the midpoint between the supplier's feed-in and retail prices, where neighbours' opposite quotes
+meet it; just before the gate it cancels what is left and sends the remainder at its true
+reservation price, the supplier's quote including posted congestion fees, which always fills.
+It only uses its own plan and public market data (tariff, posted fees).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocol.messages import Cancel, Order
+from protocol.signing import KeyPair, Signed
+from protocol.tariff import Tariff
+
+
+@dataclass
+class Bidder:
+    """One home's agent state: key, nonce, and open orders per slot."""
+
+    home_id: str
+    zone: str
+    key: KeyPair
+    tariff: Tariff
+    nonce: int = 0
+    upstream: str = "upstream"
+    open_orders: dict[int, list] = field(default_factory=dict)  # slot → [order id, open Wh]
+    filled_wh: dict[int, int] = field(default_factory=dict)  # slot → signed net bought (Wh)
+
+    def _next_nonce(self) -> int:
+        self.nonce += 1
+        return self.nonce
+
+    def opening_orders(self, first_slot: int, net_wh: list[int]) -> list[Signed]:
+        """Orders at the midpoint price for every slot of the plan with a non-zero position."""
+        out = []
+        for i, net in enumerate(net_wh):
+            if net == 0:
+                continue
+            slot = first_slot + i
+            side = "buy" if net > 0 else "sell"
+            mid = (self.tariff.retail(slot) + self.tariff.feed_in_price(slot)) // 2
+            out.append(self._order(slot, side, abs(int(net)), mid, tag="o"))
+        return out
+
+    def gate_orders(self, slot: int, planned_net_wh: int,
+                    fee: Callable[[str, str, int], int]) -> list[Signed]:
+        """Cancel the slot's open order and send the unfilled remainder at the reservation price.
+
+        ``fee(from_zone, to_zone, slot)`` is the public congestion fee of the exchange.
+        """
+        out: list[Signed] = []
+        order_id, open_wh = self.open_orders.pop(slot, ("", 0))
+        if open_wh > 0:
+            out.append(self.key.sign(Cancel(sender=self.home_id, nonce=self._next_nonce(),
+                                            order_id=order_id)))
+        remaining = planned_net_wh - self.filled_wh.get(slot, 0)
+        if remaining > 0:
+            price = self.tariff.retail(slot) + fee(self.upstream, self.zone, slot)
+            out.append(self._order(slot, "buy", remaining, price, tag="g"))
+        elif remaining < 0:
+            price = self.tariff.feed_in_price(slot) - fee(self.zone, self.upstream, slot)
+            out.append(self._order(slot, "sell", -remaining, price, tag="g"))
+        return out
+
+    def on_fill(self, order_id: str, slot: int, side: str, quantity_wh: int) -> None:
+        """Record a fill of one of this agent's orders."""
+        opened = self.open_orders.get(slot)
+        if opened is not None and opened[0] == order_id:
+            opened[1] -= quantity_wh
+        signed = quantity_wh if side == "buy" else -quantity_wh
+        self.filled_wh[slot] = self.filled_wh.get(slot, 0) + signed
+
+    def _order(self, slot: int, side: str, qty: int, price: int, tag: str) -> Signed:
+        order_id = f"{tag}{slot}-{self.nonce + 1}"
+        order = Order(sender=self.home_id, nonce=self._next_nonce(), order_id=order_id,
+                      slot=slot, zone=self.zone, side=side, quantity_wh=qty, price=price)
+        if tag == "o":
+            self.open_orders[slot] = [order_id, qty]
+        return self.key.sign(order)

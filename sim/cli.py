@@ -1,0 +1,131 @@
+"""The ``flexmarket`` command line: one subcommand per job.
+
+Bad options or inputs print what is wrong and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+from protocol.errors import FlexmarketError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2016-05-26") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flexmarket", description="Peer-to-peer local flexibility market with a ledger."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("simulate", help="simulate an LV grid market on the embedded chain")
+    sim.add_argument("--days", type=_positive_int, default=1, help="days to simulate (1)")
+    sim.add_argument("--homes", type=_positive_int, default=184, help="number of homes (184)")
+    sim.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (0)")
+    sim.add_argument("--start", type=_date, default=None, help="first day, YYYY-MM-DD (2016-05-26)")
+    sim.add_argument("--transformer-kva", type=_positive_float, default=None,
+                     help="transformer rating (160 kVA × homes/184)")
+    sim.add_argument("--profiles", choices=("simbench", "synthetic"), default="simbench",
+                     help="real SimBench profiles (default) or the seeded synthetic generator")
+    sim.add_argument("--out", type=Path, default=Path("report"), help="report folder (report/)")
+    sim.add_argument("--ledger-url", default=None,
+                     help="Ethereum JSON-RPC URL instead of the embedded chain")
+    sim.add_argument("--no-audit", action="store_true", help="skip the journal replay audit")
+    return parser
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sim.kpi import summarise
+    from sim.profiles import simbench_profiles, synthetic_profiles
+    from sim.report import print_summary, write_report
+    from sim.runner import run_simulation
+    from sim.scenario import DEFAULT_START, default_scenario
+
+    console = Console(stderr=True)
+    if args.out.exists() and not args.out.is_dir():
+        raise FlexmarketError(f"--out {args.out} exists and is not a folder")
+    scenario = default_scenario(homes=args.homes, days=args.days, seed=args.seed,
+                                start=args.start or DEFAULT_START,
+                                transformer_kva=args.transformer_kva)
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[phase]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("loading profiles", total=args.days, phase="")
+        profiles = simbench_profiles() if args.profiles == "simbench" else synthetic_profiles(
+            args.seed)
+        progress.update(task, description="deploying contracts")
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            progress.update(task, description=f"day {min(done + 1, total)}/{total}",
+                            completed=done, phase=phase)
+
+        result = run_simulation(scenario, profiles, out=args.out, ledger_url=args.ledger_url,
+                                progress=on_progress)
+        progress.update(task, description="auditing", phase="replay + invariants")
+        summary = summarise(result, audit_replay=not args.no_audit)
+        summary["run"] = {"wall_s": round(time.perf_counter() - started, 2),
+                          "profiles": profiles.source}
+        files = write_report(result, summary, args.out)
+    print_summary(summary)
+    console.print("report: " + ", ".join(str(f) for f in files))
+    return 0 if all(v is not False for v in summary["invariants"].values()) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulate":
+            return cmd_simulate(args)
+    except FlexmarketError as exc:
+        print(f"flexmarket: error: {exc.reason}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("flexmarket: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

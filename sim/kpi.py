@@ -1,0 +1,157 @@
+"""Key figures of a run, computed from its records and read back from the chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from market.journal import replay
+from protocol.units import UEUR_PER_EUR, value_ueur, wh_to_kw
+from sim.participants import AGGREGATOR, DSO, SUPPLIER
+from sim.runner import RunResult
+
+
+def no_market_bill_ueur(result: RunResult, home_id: str) -> int:
+    """What the home pays with only its supply contract: imports at retail, exports at feed-in."""
+    tariff = result.scenario.tariff
+    total = 0
+    for day in result.days:
+        for i, net in enumerate(day.actual_net_wh[home_id]):
+            slot = day.first_slot + i
+            if net > 0:
+                total += value_ueur(int(net), tariff.retail(slot))
+            else:
+                total -= value_ueur(int(-net), tariff.feed_in_price(slot))
+    return total
+
+
+@dataclass
+class Invariants:
+    money_conserved: bool
+    escrow_accounted: bool
+    energy_conserved_every_slot: bool
+    trades_in_exactly_one_batch: bool
+    journal_replays_to_same_tape: bool | None
+
+    def all_hold(self) -> bool:
+        return all(v is not False for v in vars(self).values())
+
+
+def check_invariants(result: RunResult, audit_replay: bool = True) -> Invariants:
+    """The run's invariants, from the chain and the records (replay is optional: it re-runs)."""
+    client = result.chain.client
+    addr = result.participants.address_of()
+    escrows = sum(client.escrow_of(a) for a in addr.values())
+    tokens = sum(client.balance_of(a) for a in addr.values())
+    settlement_holds = client.balance_of(client.deployment.settlement)
+    money = escrows + tokens == result.chain.minted_ueur
+    escrow_ok = escrows == client.total_escrow() == settlement_holds
+    energy = all(
+        np.array_equal(d.metered_flow_wh, d.transformer_flow_wh) for d in result.days
+    )
+    seen: dict[int, int] = {}
+    for d in result.days:
+        for seq in d.settlement.trade_seqs:
+            seen[seq] = seen.get(seq, 0) + 1
+    once = sorted(seen) == [t.seq for t in result.trades] and all(v == 1 for v in seen.values())
+    replayed = None
+    if audit_replay:
+        j = result.exchange.journal
+        replayed = replay(j.config, j.directory, j.envelopes()) == result.trades
+    return Invariants(money, escrow_ok, energy, once, replayed)
+
+
+def summarise(result: RunResult, audit_replay: bool = True) -> dict:
+    """The report's numbers as a JSON-ready dict (energy kWh, money €, power kW)."""
+    sc = result.scenario
+    client = result.chain.client
+    addr = result.participants.address_of()
+    homes = [h.home_id for h in sc.homes]
+    supplier_name = SUPPLIER
+    local_wh = sum(t.quantity_wh for t in result.trades
+                   if t.buyer != supplier_name and t.seller != supplier_name)
+    from_supplier = sum(t.quantity_wh for t in result.trades if t.seller == supplier_name)
+    to_supplier = sum(t.quantity_wh for t in result.trades if t.buyer == supplier_name)
+    flow = np.concatenate([d.transformer_flow_wh for d in result.days])
+    load = sum(int(v.sum()) for d in result.days for v in d.actual_load_wh.values())
+    pv = sum(int(v.sum()) for d in result.days for v in d.actual_pv_wh.values())
+    imports = int(np.clip(flow, 0, None).sum())
+    exports = int(-np.clip(flow, None, 0).sum())
+    limit_wh = sc.grid.transformer_limit_wh
+    fees = sum(d.settlement.batch.fees_ueur for d in result.days)
+    entries = sum(len(d.settlement.batch.entries) for d in result.days)
+    gas = sum(d.settle_gas for d in result.days)
+
+    bills = {}
+    for h in homes:
+        market = -sum(d.settlement.statements[h].net_ueur for d in result.days
+                      if h in d.settlement.statements)
+        base = no_market_bill_ueur(result, h)
+        closing = client.escrow_of(addr[h]) + client.balance_of(addr[h])
+        bills[h] = {
+            "bill_eur": market / UEUR_PER_EUR,
+            "no_market_bill_eur": base / UEUR_PER_EUR,
+            "saving_eur": (base - market) / UEUR_PER_EUR,
+            "closing_balance_eur": closing / UEUR_PER_EUR,
+        }
+    savings = np.array([b["saving_eur"] for b in bills.values()])
+    inv = check_invariants(result, audit_replay)
+    return {
+        "scenario": {
+            "name": sc.name, "homes": len(homes), "feeders": list(sc.grid.feeders),
+            "days": sc.days, "seed": sc.seed, "start_day_unix": sc.start_day,
+            "transformer_kva": sc.grid.transformer_kva,
+            "homes_with_pv": sum(1 for h in sc.homes if h.pv_kwp > 0),
+            "homes_with_battery": sum(1 for h in sc.homes if h.battery is not None),
+        },
+        "energy": {
+            "consumption_kwh": load / 1000, "pv_kwh": pv / 1000,
+            "traded_locally_kwh": local_wh / 1000,
+            "bought_from_supplier_kwh": from_supplier / 1000,
+            "sold_to_supplier_kwh": to_supplier / 1000,
+            "grid_import_kwh": imports / 1000, "grid_export_kwh": exports / 1000,
+            "self_sufficiency": 1 - imports / load if load else 0.0,
+            "pv_self_consumption": 1 - exports / pv if pv else 0.0,
+        },
+        "transformer": {
+            "rating_kva": sc.grid.transformer_kva,
+            "peak_import_kw": wh_to_kw(float(max(flow.max(), 0))),
+            "peak_export_kw": wh_to_kw(float(max(-flow.min(), 0))),
+            "overloaded_slots": int((np.abs(flow) > limit_wh).sum()),
+            "prognosed_overloaded_slots": int(sum(
+                (np.abs(d.prognosis_wh) > limit_wh).sum() for d in result.days)),
+        },
+        "market": {
+            "trades": len(result.trades), "accepted_messages": result.accepted_messages,
+            "rejected_messages": len(result.rejected_messages),
+            "congestion_prices_posted": sum(len(d.posted_prices) for d in result.days),
+            "congestion_fees_eur": fees / UEUR_PER_EUR,
+            "dso_balance_eur": client.balance_of(addr[DSO]) / UEUR_PER_EUR,
+            "journal_hash": result.exchange.journal.head,
+        },
+        "forecast": {
+            "load_mae_wh_per_slot": float(np.mean([d.load_mae_wh for d in result.days])),
+            "pv_mae_wh_per_slot": float(np.mean([d.pv_mae_wh for d in result.days])),
+        },
+        "bills": {
+            "total_eur": sum(b["bill_eur"] for b in bills.values()),
+            "total_no_market_eur": sum(b["no_market_bill_eur"] for b in bills.values()),
+            "saving_mean_eur": float(savings.mean()),
+            "saving_min_eur": float(savings.min()),
+            "saving_max_eur": float(savings.max()),
+            "homes_better_off": int((savings > 0).sum()),
+            "homes_worse_off": int((savings < 0).sum()),
+            "per_home": bills,
+        },
+        "settlement": {
+            "batches": len(result.days), "entries": entries, "gas_total": gas,
+            "gas_per_entry": gas / entries if entries else 0.0,
+            "held_slots": sum(len(d.settlement.held) for d in result.days),
+            "readings_accepted": len(result.verifier.accepted),
+            "readings_rejected": len(result.verifier.rejections),
+            "aggregator_balance_eur": client.balance_of(addr[AGGREGATOR]) / UEUR_PER_EUR,
+            "minted_eur": result.chain.minted_ueur / UEUR_PER_EUR,
+        },
+        "invariants": vars(inv),
+    }

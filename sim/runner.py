@@ -1,0 +1,281 @@
+"""One simulated market run: all roles wired in-process on a virtual clock.
+
+Per simulated day D, in virtual time:
+  D-1 12:00  homes forecast and plan (A-plans); the exchange aggregates them into the DSO's
+             prognosis; the DSO posts signed congestion prices; the operator states escrow.
+  D-1 13:00  homes send their opening orders for all 96 slots of D.
+  each slot  one minute before its gate, homes cancel what is left and send the remainder at
+             their reservation price (it fills with neighbours or the supplier).
+  D          delivery: the homes' real load, PV and battery drive their meters; each gateway's
+             oracle signs the 15-minute readings into a hash chain.
+  D+1 00:01  readings are verified; the settlement batch of D is built and sent to the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ledger.settlement_batch import SettlementResult, build_batch
+from market.config import MarketConfig
+from market.journal import JournaledExchange
+from meter_oracle.intervals import IntervalBuilder
+from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
+from meter_oracle.simulated import SimulatedMeter
+from node.bidder import Bidder
+from node.forecast import mean_absolute_error, same_slot_mean, same_slot_spread
+from node.home import self_consumption
+from node.planner import Plan, plan_day
+from dso.pricing import CongestionPricer
+from protocol.messages import EscrowUpdate, Trade
+from protocol.signing import Signed
+from protocol.units import SLOTS_PER_DAY, slot_start
+from sim.chain_setup import ChainContext, bring_up
+from sim.participants import DSO, OPERATOR, SUPPLIER, Participants, make_participants
+from sim.profiles import Profiles
+from sim.scenario import Scenario, home_day_wh
+
+Progress = Callable[[str, int, int], None]
+#: Test hook: sees a day's signed readings before verification and returns what is delivered.
+ReadingTap = Callable[[int, list[SignedReading]], list[SignedReading]]
+HISTORY_DAYS = 7
+
+
+@dataclass
+class DayRecord:
+    """What one simulated day produced."""
+
+    day: int
+    first_slot: int
+    plans: dict[str, Plan]
+    actual_net_wh: dict[str, np.ndarray]
+    actual_load_wh: dict[str, np.ndarray]
+    actual_pv_wh: dict[str, np.ndarray]
+    prognosis_wh: np.ndarray
+    transformer_flow_wh: np.ndarray
+    metered_flow_wh: np.ndarray
+    posted_prices: list
+    settlement: SettlementResult
+    settle_gas: int
+    load_mae_wh: float
+    pv_mae_wh: float
+
+
+@dataclass
+class RunResult:
+    """The whole run: scenario, per-day records, trades, journal, chain context."""
+
+    scenario: Scenario
+    participants: Participants
+    days: list[DayRecord]
+    trades: list[Trade]
+    exchange: JournaledExchange
+    chain: ChainContext
+    verifier: ReadingVerifier
+    accepted_messages: int = 0
+    rejected_messages: list[str] = field(default_factory=list)
+    readings: list[SignedReading] = field(default_factory=list)
+
+
+class Simulation:
+    """Holds the state of all roles across days."""
+
+    def __init__(self, scenario: Scenario, profiles: Profiles, ledger_url: str | None = None,
+                 progress: Progress | None = None, reading_tap: ReadingTap | None = None) -> None:
+        self.sc = scenario
+        self.reading_tap = reading_tap
+        self.profiles = profiles
+        self.progress = progress or (lambda phase, done, total: None)
+        self.parts = make_participants(scenario)
+        topo = scenario.grid.topology()
+        self.config = MarketConfig(
+            gate_closure_s=scenario.gate_closure_s, tariff=scenario.tariff, topology=topo
+        )
+        self.exchange = JournaledExchange(self.config, self.parts.directory())
+        self.chain = bring_up(scenario, self.parts, ledger_url)
+        self.addresses = self.parts.address_of()
+        self.verifier = ReadingVerifier(
+            {h: k.public_hex for h, k in self.parts.meter_keys.items()}
+        )
+        self.rng = np.random.default_rng(scenario.seed + 1)
+        self.pricer = CongestionPricer(DSO, self.parts.message_keys[DSO])
+        self.operator_nonce = 0
+        self.bidders = {
+            h.home_id: Bidder(h.home_id, h.zone, self.parts.message_keys[h.home_id],
+                              scenario.tariff, upstream=topo.upstream)
+            for h in scenario.homes
+        }
+        self.meters = {h.home_id: SimulatedMeter() for h in scenario.homes}
+        self.builders = {h.home_id: IntervalBuilder() for h in scenario.homes}
+        self.oracles = {h.home_id: MeterOracle(h.home_id, self.parts.meter_keys[h.home_id])
+                        for h in scenario.homes}
+        self.soc = {h.home_id: (h.battery.capacity_wh * h.battery.initial_soc if h.battery else 0.0)
+                    for h in scenario.homes}
+        # Each gateway has logged its own load and PV for the week before the run.
+        self.history: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {
+            h.home_id: [home_day_wh(h, profiles, scenario.start_day - k)
+                        for k in range(HISTORY_DAYS, 0, -1)]
+            for h in scenario.homes
+        }
+        for h in scenario.homes:  # meters start their registers at the first slot's start
+            self.builders[h.home_id].add(self.meters[h.home_id].sample_now(
+                slot_start(scenario.first_slot)))
+        self.result = RunResult(scenario, self.parts, [], [], self.exchange, self.chain,
+                                self.verifier)
+
+    # ---- messaging --------------------------------------------------------------------------
+    def _send(self, envelope: Signed, now: int) -> None:
+        ack = self.exchange.submit(envelope, now)
+        if not ack.accepted:
+            self.result.rejected_messages.append(ack.reason)
+            return
+        self.result.accepted_messages += 1
+        for t in ack.trades:
+            self.result.trades.append(t)
+            if t.buyer in self.bidders:
+                self.bidders[t.buyer].on_fill(t.buy_order_id, t.slot, "buy", t.quantity_wh)
+            if t.seller in self.bidders:
+                self.bidders[t.seller].on_fill(t.sell_order_id, t.slot, "sell", t.quantity_wh)
+
+    def _supply_fee(self, participant: str, slot: int, direction: str) -> int:
+        """Posted congestion fee on supplier energy to (import) or from (export) a home."""
+        zone = self.parts.zones[participant]
+        upstream = self.config.topology.upstream
+        src, dst = (upstream, zone) if direction == "import" else (zone, upstream)
+        return self.exchange.exchange.fee(src, dst, slot)
+
+    # ---- one day ----------------------------------------------------------------------------
+    def run_day(self, index: int) -> DayRecord:
+        sc = self.sc
+        day = sc.start_day + index
+        first = day * SLOTS_PER_DAY
+        t_plan = slot_start(first) - 12 * 3600
+        homes = sc.homes
+
+        # Plan (day ahead): same-slot means of each home's own last week, and their spread.
+        plans: dict[str, Plan] = {}
+        actual: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        load_err, pv_err = [], []
+        for h in homes:
+            past_load = np.stack([d[0] for d in self.history[h.home_id]])
+            past_pv = np.stack([d[1] for d in self.history[h.home_id]])
+            load_fc, pv_fc = same_slot_mean(past_load), same_slot_mean(past_pv)
+            spread = same_slot_spread(past_load) + same_slot_spread(past_pv)
+            plans[h.home_id] = plan_day(h, first, load_fc, pv_fc, self.soc[h.home_id], spread)
+            actual[h.home_id] = home_day_wh(h, self.profiles, day)
+            load_err.append(mean_absolute_error(load_fc, actual[h.home_id][0]))
+            pv_err.append(mean_absolute_error(pv_fc, actual[h.home_id][1]))
+        self.progress("plan", index, sc.days)
+
+        # Validate: prognosis of the transformer flow → congestion prices.
+        prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
+        postings = self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh)
+        for env in postings:
+            self._send(env, t_plan)
+        op_key = self.parts.message_keys[OPERATOR]
+        for h in homes:
+            self.operator_nonce += 1
+            escrow = self.chain.client.escrow_of(self.addresses[h.home_id])
+            self._send(op_key.sign(EscrowUpdate(
+                sender=OPERATOR, nonce=self.operator_nonce, participant=h.home_id,
+                escrow_ueur=escrow, settled_through_slot=first - 1)), t_plan + 1)
+
+        # Trade: opening orders in a seeded random order of homes.
+        order = [homes[i].home_id for i in self.rng.permutation(len(homes))]
+        t_open = t_plan + 3600
+        for hid in order:
+            for env in self.bidders[hid].opening_orders(first, plans[hid].firm_wh.tolist()):
+                self._send(env, t_open)
+        self.progress("open", index, sc.days)
+        fee = self.exchange.exchange.fee
+        for i in range(SLOTS_PER_DAY):
+            slot = first + i
+            t_gate = slot_start(slot) - sc.gate_closure_s - 60
+            for j in self.rng.permutation(len(homes)):
+                hid = homes[j].home_id
+                for env in self.bidders[hid].gate_orders(slot, int(plans[hid].firm_wh[i]), fee):
+                    self._send(env, t_gate)
+
+        # Deliver: real load and PV; batteries run self-consumption on what really happens.
+        actual_net: dict[str, np.ndarray] = {}
+        for h in homes:
+            load, pv = actual[h.home_id]
+            base = load - pv
+            if h.battery is not None:
+                bat, self.soc[h.home_id] = self_consumption(base, h.battery, self.soc[h.home_id])
+            else:
+                bat = np.zeros_like(base)
+            actual_net[h.home_id] = base + bat
+            self.history[h.home_id] = [*self.history[h.home_id][1:], (load, pv)]
+        flow = sc.grid.transformer_flow_wh(actual_net)
+
+        # Meter, sign, verify.
+        day_readings: list[SignedReading] = []
+        for h in homes:
+            meter, builder, oracle = (self.meters[h.home_id], self.builders[h.home_id],
+                                      self.oracles[h.home_id])
+            for i, net in enumerate(actual_net[h.home_id]):
+                imp, exp = (int(net), 0) if net > 0 else (0, int(-net))
+                for sample in meter.run_slot(first + i, imp, exp):
+                    for interval in builder.add(sample):
+                        day_readings.append(oracle.sign(interval))
+            for interval in builder.add(meter.sample_now(slot_start(first + SLOTS_PER_DAY))):
+                day_readings.append(oracle.sign(interval))
+        t_settle = slot_start(first + SLOTS_PER_DAY) + 60
+        if self.reading_tap is not None:
+            day_readings = self.reading_tap(index, day_readings)
+        for r in day_readings:
+            self.verifier.submit(r, t_settle)
+        self.result.readings.extend(day_readings)
+        metered = np.zeros(SLOTS_PER_DAY, dtype=np.int64)
+        for (_, slot), r in self.verifier.accepted.items():
+            if first <= slot < first + SLOTS_PER_DAY:
+                metered[slot - first] += r.import_wh - r.export_wh
+        self.progress("deliver", index, sc.days)
+
+        # Settle the day on chain.
+        settlement = build_batch(
+            period=day,
+            first_slot=first,
+            last_slot=first + SLOTS_PER_DAY - 1,
+            trades=self.result.trades,
+            readings=self.verifier.accepted_envelopes,
+            metered_participants=[h.home_id for h in homes],
+            tariff=sc.tariff,
+            supplier=SUPPLIER,
+            journal_hash=self.exchange.journal.head,
+            supply_fee=self._supply_fee,
+        )
+        receipt = self.chain.client.settle(
+            self.chain.operator, settlement.batch, slot_start(first + SLOTS_PER_DAY),
+            self.addresses,
+        )
+        self.progress("settle", index + 1, sc.days)
+        return DayRecord(
+            day=day, first_slot=first, plans=plans, actual_net_wh=actual_net,
+            actual_load_wh={k: v[0] for k, v in actual.items()},
+            actual_pv_wh={k: v[1] for k, v in actual.items()},
+            prognosis_wh=prognosis, transformer_flow_wh=flow, metered_flow_wh=metered,
+            posted_prices=[e.message for e in postings], settlement=settlement,
+            settle_gas=int(receipt["gasUsed"]),
+            load_mae_wh=float(np.mean(load_err)), pv_mae_wh=float(np.mean(pv_err)),
+        )
+
+    def run(self) -> RunResult:
+        for index in range(self.sc.days):
+            self.result.days.append(self.run_day(index))
+        return self.result
+
+
+def run_simulation(scenario: Scenario, profiles: Profiles, out: Path | None = None,
+                   ledger_url: str | None = None, progress: Progress | None = None,
+                   reading_tap: ReadingTap | None = None) -> RunResult:
+    """Run ``scenario`` end to end; write the journal to ``out`` if given."""
+    result = Simulation(scenario, profiles, ledger_url, progress, reading_tap).run()
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        result.exchange.journal.dump(out / "journal.jsonl")
+    return result

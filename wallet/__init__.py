@@ -1,0 +1,1 @@
+"""Prosumer wallet: keystore, balances, escrow and history read from the chain."""
