@@ -1,1 +1,1 @@
-"""Contract compilation and cache, deployment, typed web3 client, chain backends, settlement batches."""
+"""Contracts compiled and cached, deployment, typed web3 client, chains, settlement batches."""

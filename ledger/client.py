@@ -15,10 +15,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
+from ledger.compile import Artifact, load
 from protocol.errors import FlexmarketError
 from protocol.messages import SettlementBatch
-
-from ledger.compile import Artifact, load
 
 ROLES = {"home": 1, "supplier": 2, "dso": 3, "operator": 4, "aggregator": 5}
 MAX_FEE_WEI = 50 * 10**9
@@ -86,7 +85,7 @@ class Sender:
         self.nonce += 1
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
         if receipt["status"] != 1:
-            reason = "reverted"
+            reason = f"transaction failed at gas limit {tx['gas']} (out of gas?)"
             if fn is not None:
                 try:
                     fn.call({"from": self.address})
@@ -133,7 +132,7 @@ class LedgerClient:
 
     @classmethod
     def deploy(cls, aggregator: Sender, operator: str, dso: str) -> LedgerClient:
-        """Deploy token, registry and settlement; the aggregator is token minter and registry admin."""
+        """Deploy token, registry and settlement; the aggregator mints and administers."""
         token = cls._deploy(aggregator, load("EnergyCredit"), aggregator.address)
         registry = cls._deploy(aggregator, load("Registry"))
         settlement = cls._deploy(aggregator, load("Settlement"), token, registry, operator, dso)
@@ -200,7 +199,7 @@ class LedgerClient:
             bytes.fromhex(batch.readings_root),
             bytes.fromhex(batch.journal_hash),
         )
-        gas = 150_000 + 30_000 * len(entries)
+        gas = 400_000 + 30_000 * len(entries)  # period record (6 slots) + cold fee transfer
         return self._record("settle", operator.send(fn, gas=gas))
 
     # ---- views ------------------------------------------------------------------------------

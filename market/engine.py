@@ -17,13 +17,12 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
+from market.book import Book, RestingOrder
+from market.config import MarketConfig
 from protocol.errors import FlexmarketError, Rejected
 from protocol.messages import Cancel, CongestionPrice, EscrowUpdate, Order, Trade
 from protocol.signing import KeyDirectory, Signed
 from protocol.units import slot_start, value_ueur, value_ueur_ceil
-
-from market.book import Book, RestingOrder
-from market.config import MarketConfig
 
 SUPPLIER_SEQ = 1 << 62  # the supplier's quotes rank behind every order at the same price
 UNLIMITED = 1 << 62
@@ -107,7 +106,7 @@ class Exchange:
         return self._books.get((slot, zone)) or Book()
 
     def fee(self, from_zone: str, to_zone: str, slot: int) -> int:
-        """Congestion fee (µ€/kWh) on energy traded from ``from_zone`` to ``to_zone`` in ``slot``."""
+        """Congestion fee (µ€/kWh) on energy traded ``from_zone`` → ``to_zone`` in ``slot``."""
         total = 0
         for point in self.config.topology.points:
             change = point.flow_change_permille(from_zone, to_zone)

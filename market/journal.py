@@ -16,13 +16,12 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
+from market.config import MarketConfig
+from market.engine import Ack, Exchange
 from protocol.canonical import ZERO_HASH
 from protocol.errors import InvalidMessage
 from protocol.messages import SentMessage, Trade
 from protocol.signing import KeyDirectory, Signed
-
-from market.config import MarketConfig
-from market.engine import Ack, Exchange
 
 _ENVELOPE = TypeAdapter(Signed[SentMessage])
 
@@ -79,7 +78,8 @@ class Journal:
 
     def envelopes(self) -> list[tuple[int, Signed]]:
         """The entries parsed back from their journaled bytes (what an auditor would read)."""
-        return [(now, _ENVELOPE.validate_python(json.loads(line)["m"])) for now, line in self.entries]
+        parse = _ENVELOPE.validate_python
+        return [(now, parse(json.loads(line)["m"])) for now, line in self.entries]
 
     def dump(self, path: Path) -> None:
         """Write header and all entries to ``path`` (one JSON object per line)."""

@@ -1,1 +1,1 @@
-"""Gateway meter readers, 15-minute intervals from cumulative registers, signing and verification."""
+"""Gateway meter readers, 15-minute intervals from registers, signing and verification."""

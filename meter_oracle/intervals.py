@@ -68,7 +68,7 @@ class IntervalBuilder:
             for b in range(first_boundary, sample.time + 1, SLOT_SECONDS):
                 imp, exp = _interpolate(last, sample, b)
                 gap = sample.time - last.time > 2 * self.max_gap_s
-                estimated = gap and not (b in (last.time, sample.time))
+                estimated = gap and b not in (last.time, sample.time)
                 if self._boundary is not None:
                     t0, i0, e0, est0 = self._boundary
                     closed.append(

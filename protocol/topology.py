@@ -1,8 +1,8 @@
 """Market zones and congestion points, as the market and the DSO both see them.
 
 A congestion point's reference flow (e.g. the transformer's import, upstream → LV) changes by
-``(s[i] - s[j]) / 1000`` per unit of energy traded from zone ``i`` to zone ``j``, where ``s`` are the
-point's injection sensitivities in per-mille (a PTDF with the upstream grid as reference).
+``(s[i] - s[j]) / 1000`` per unit of energy traded from zone ``i`` to zone ``j``, where ``s``
+are the point's injection sensitivities in per-mille (a PTDF with the upstream grid as reference).
 A positive change loads the point in its "import" direction, a negative one in "export".
 """
 

@@ -22,8 +22,9 @@ class ChainContext:
     minted_ueur: int
 
 
-def bring_up(scenario: Scenario, parts: Participants, ledger_url: str | None = None) -> ChainContext:
-    """Deploy and register all participants; mint and deposit every home's and the supplier's escrow."""
+def bring_up(scenario: Scenario, parts: Participants,
+             ledger_url: str | None = None) -> ChainContext:
+    """Deploy, register every participant, mint and deposit the homes' and supplier's escrow."""
     if ledger_url:
         w3 = rpc_chain(ledger_url)
         funder = w3.eth.accounts[0]

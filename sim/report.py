@@ -145,8 +145,8 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     for k, v in rows:
         table.add_row(k, v)
     inv = summary["invariants"]
-    table.add_row("invariants", ", ".join(f"{k}={'ok' if v else ('skipped' if v is None else 'FAIL')}"
-                                          for k, v in inv.items()))
+    status = {True: "ok", False: "FAIL", None: "skipped"}
+    table.add_row("invariants", ", ".join(f"{k}={status[v]}" for k, v in inv.items()))
     console.print(table)
     per_home = summary["bills"]["per_home"]
     wallets = Table(title="closing wallet balances (from the chain), first 10 homes")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dso.pricing import CongestionPricer
 from ledger.settlement_batch import SettlementResult, build_batch
 from market.config import MarketConfig
 from market.journal import JournaledExchange
@@ -29,7 +30,6 @@ from node.bidder import Bidder
 from node.forecast import mean_absolute_error, same_slot_mean, same_slot_spread
 from node.home import self_consumption
 from node.planner import Plan, plan_day
-from dso.pricing import CongestionPricer
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
 from protocol.units import SLOTS_PER_DAY, slot_start

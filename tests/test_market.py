@@ -59,7 +59,7 @@ def test_price_time_priority_and_partial_fills(h):
         ("c", 200, 140_000),
     ]
     assert all(t.fee == 0 for t in ack.trades)  # feeder to feeder: no transformer flow
-    bids, asks = h.ex.book(SLOT, "f2").depth()
+    _bids, asks = h.ex.book(SLOT, "f2").depth()
     assert asks == [(140_000, 100)]
 
 
@@ -162,8 +162,9 @@ def test_self_trade_is_prevented(h):
 
 @pytest.mark.parametrize(
     "case",
-    ["time_backwards", "closed_gate", "beyond_horizon", "wrong_zone", "replayed_nonce", "bad_signature",
-     "duplicate_id", "no_escrow", "dso_orders", "home_posts_price", "home_states_escrow"],
+    ["time_backwards", "closed_gate", "beyond_horizon", "wrong_zone", "replayed_nonce",
+     "bad_signature", "duplicate_id", "no_escrow", "dso_orders", "home_posts_price",
+     "home_states_escrow"],
 )
 def test_bad_input_is_rejected_with_reason_and_changes_nothing(h, keys, case):
     h.order("a", "a0", "sell", 100, 150_000)
@@ -261,8 +262,9 @@ def test_journal_replays_to_the_identical_tape(config, directory, keys, tmp_path
         oid = f"o{i}"
         side = rng.choice(["buy", "sell"])
         price = rng.randrange(40_000, 300_000, 5_000)
-        h.send(sender, Order, order_id=oid, slot=SLOT + rng.randrange(3), zone=directory.zones[sender],
-               side=side, quantity_wh=rng.randrange(1, 800), price=price)
+        h.send(sender, Order, order_id=oid, slot=SLOT + rng.randrange(3),
+               zone=directory.zones[sender], side=side, quantity_wh=rng.randrange(1, 800),
+               price=price)
         open_ids.append((sender, oid))
     tape = jx.exchange.trades
     assert len(tape) > 50

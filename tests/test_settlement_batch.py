@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from ledger.settlement_batch import build_batch
+from meter_oracle.intervals import Interval
+from meter_oracle.oracle import MeterOracle
+from protocol.messages import Trade
+from protocol.signing import KeyPair
+from protocol.tariff import two_rate_tariff
+from protocol.units import value_ueur
+
+TARIFF = two_rate_tariff()
+SLOT = 1_000_000  # a day-rate slot
+
+
+def _trade(seq, buyer, seller, q, price, fee=0):
+    return Trade(seq=seq, slot=SLOT, buyer=buyer, seller=seller, buy_order_id="b",
+                 sell_order_id="s", buyer_zone="f1", seller_zone="f1", quantity_wh=q,
+                 price=price, fee=fee)
+
+
+def _readings(values: dict[str, tuple[int, int]]):
+    out = []
+    for meter, (imp, exp) in values.items():
+        oracle = MeterOracle(meter, KeyPair.from_seed(meter.encode()))
+        out.append(oracle.sign(Interval(SLOT, imp, exp, imp, exp, False)))
+    return out
+
+
+def _batch(trades, readings, fee=lambda p, s, d: 0):
+    return build_batch(7, SLOT, SLOT, trades, readings, ["a", "b"], TARIFF, "supplier",
+                       "00" * 32, supply_fee=fee)
+
+
+def test_delivered_trade_settles_at_trade_price_and_conserves_money():
+    res = _batch([_trade(0, "a", "b", 1000, 150_000, fee=10_000)],
+                 _readings({"a": (1000, 0), "b": (0, 1000)}))
+    deltas = {e.participant: e.delta_ueur for e in res.batch.entries}
+    assert deltas == {"a": -160_000, "b": 150_000}
+    assert sum(deltas.values()) == -res.batch.fees_ueur == -10_000
+    assert res.trade_seqs == [0]
+
+
+def test_undelivered_sale_is_bought_back_at_the_imbalance_price():
+    res = _batch([_trade(0, "a", "b", 1000, 150_000)], _readings({"a": (1000, 0), "b": (0, 400)}))
+    st = res.statements["b"]
+    assert st.imbalance_wh == 600
+    assert st.imbalance_ueur == -value_ueur(600, TARIFF.imbalance_short(SLOT))
+    # Paid for 1,000 Wh, delivered 400: b nets less than 400 Wh at the trade price.
+    assert st.net_ueur < value_ueur(400, 150_000)
+    assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
+
+
+def test_untraded_energy_is_ordinary_supply_with_congestion_fee():
+    fee = lambda p, s, d: 20_000 if d == "import" else 0  # noqa: E731
+    res = _batch([], _readings({"a": (500, 0), "b": (0, 300)}), fee)
+    a, b = res.statements["a"], res.statements["b"]
+    assert a.imbalance_ueur == -value_ueur(500, TARIFF.retail(SLOT))
+    assert a.fees_ueur == value_ueur(500, 20_000)
+    assert b.imbalance_ueur == value_ueur(300, TARIFF.feed_in)
+    assert res.batch.fees_ueur == value_ueur(500, 20_000)
+    assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
+
+
+def test_missing_reading_holds_the_slot_and_counts_the_sale_undelivered():
+    res = _batch([_trade(0, "a", "b", 1000, 150_000)], _readings({"a": (1000, 0)}))
+    assert res.held == [("b", SLOT)]
+    assert res.batch.held == (f"b@{SLOT}",)
+    assert res.statements["b"].net_ueur <= 0  # never paid for energy its meter did not show
+
+
+def test_roots_change_with_any_trade_or_reading():
+    r1 = _readings({"a": (1000, 0), "b": (0, 1000)})
+    base = _batch([_trade(0, "a", "b", 1000, 150_000)], r1).batch
+    other = _batch([_trade(0, "a", "b", 1000, 150_001)], r1).batch
+    assert base.trades_root != other.trades_root
+    r2 = _readings({"a": (1001, 0), "b": (0, 1000)})
+    changed = _batch([_trade(0, "a", "b", 1000, 150_000)], r2).batch
+    assert base.readings_root != changed.readings_root
