@@ -41,6 +41,7 @@ class HomeStatement:
     fees_ueur: int = 0
     imbalance_wh: int = 0
     imbalance_ueur: int = 0
+    congestion_borne_ueur: int = 0  # congestion fees this participant bore (incl. via trade price)
     metered_import_wh: int = 0
     metered_export_wh: int = 0
 
@@ -96,6 +97,7 @@ def build_batch(
             b.bought_local_wh += t.quantity_wh
             s.sold_local_wh += t.quantity_wh
         fees += fee
+        (b if t.aggressor == "buy" else s).congestion_borne_ueur += fee
         contracted[(t.buyer, t.slot)][0] += t.quantity_wh
         contracted[(t.seller, t.slot)][1] += t.quantity_wh
 
@@ -123,6 +125,7 @@ def build_batch(
                 fee = value_ueur(deviation, supply_fee(p, slot, "import"))
                 s.imbalance_ueur -= amount
                 s.fees_ueur += fee
+                s.congestion_borne_ueur += fee
                 sup.imbalance_ueur += amount
                 fees += fee
             elif deviation < 0:
@@ -132,6 +135,7 @@ def build_batch(
                 fee = value_ueur(-deviation, supply_fee(p, slot, "export"))
                 s.imbalance_ueur += amount
                 s.fees_ueur += fee
+                s.congestion_borne_ueur += fee
                 sup.imbalance_ueur -= amount
                 fees += fee
             s.imbalance_wh += deviation

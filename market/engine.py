@@ -341,6 +341,7 @@ class Exchange:
                 quantity_wh=qty,
                 price=price,
                 fee=q.fee,
+                aggressor=incoming.side,
             )
             self._trade_seq += 1
             self._fill(incoming, qty, trade)

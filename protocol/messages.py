@@ -93,7 +93,8 @@ class Trade(Message):
     """One match. The seller receives ``price``, the buyer pays ``price + fee`` (µ€/kWh).
 
     ``fee`` is the congestion fee for the flow from the seller's to the buyer's zone; it goes to
-    the DSO. ``seq`` is the exchange's trade sequence number (the tape order).
+    the DSO. The resting order trades at its limit, so the fee falls on the ``aggressor`` (the
+    side of the incoming order). ``seq`` is the exchange's trade sequence number (the tape order).
     """
 
     type: Literal["trade"] = "trade"
@@ -108,6 +109,7 @@ class Trade(Message):
     quantity_wh: WhPositive
     price: Price
     fee: Annotated[int, Field(ge=0, le=2 * MAX_ABS_PRICE)]
+    aggressor: Literal["buy", "sell"]
 
 
 class Reading(Message):

@@ -10,6 +10,7 @@ from market.journal import replay
 from protocol.units import UEUR_PER_EUR, value_ueur, wh_to_kw
 from sim.participants import AGGREGATOR, DSO, SUPPLIER
 from sim.runner import RunResult
+from wallet.view import WalletView
 
 
 def no_market_bill_ueur(result: RunResult, home_id: str) -> int:
@@ -88,14 +89,20 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
         market = -sum(d.settlement.statements[h].net_ueur for d in result.days
                       if h in d.settlement.statements)
         base = no_market_bill_ueur(result, h)
-        closing = client.escrow_of(addr[h]) + client.balance_of(addr[h])
+        wallet = WalletView(client, addr[h])
+        closing = wallet.total_ueur()
+        congestion = sum(d.settlement.statements[h].congestion_borne_ueur for d in result.days
+                         if h in d.settlement.statements)
         bills[h] = {
             "bill_eur": market / UEUR_PER_EUR,
             "no_market_bill_eur": base / UEUR_PER_EUR,
             "saving_eur": (base - market) / UEUR_PER_EUR,
+            "congestion_fees_eur": congestion / UEUR_PER_EUR,
+            "saving_before_congestion_fees_eur": (base - market + congestion) / UEUR_PER_EUR,
             "closing_balance_eur": closing / UEUR_PER_EUR,
         }
     savings = np.array([b["saving_eur"] for b in bills.values()])
+    gross = np.array([b["saving_before_congestion_fees_eur"] for b in bills.values()])
     inv = check_invariants(result, audit_replay)
     return {
         "scenario": {
@@ -142,6 +149,9 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "saving_max_eur": float(savings.max()),
             "homes_better_off": int((savings > 0).sum()),
             "homes_worse_off": int((savings < 0).sum()),
+            "homes_worse_off_before_congestion_fees": int((gross < 0).sum()),
+            "congestion_fees_borne_by_homes_eur": float(sum(
+                b["congestion_fees_eur"] for b in bills.values())),
             "per_home": bills,
         },
         "settlement": {

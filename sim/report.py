@@ -139,6 +139,9 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
         ("saving per home: min / mean / max",
          f"{b['saving_min_eur']:.2f} / {b['saving_mean_eur']:.2f} / {b['saving_max_eur']:.2f} €"),
         ("homes better / worse off", f"{b['homes_better_off']} / {b['homes_worse_off']}"),
+        ("worse off before congestion fees",
+         f"{b['homes_worse_off_before_congestion_fees']} "
+         f"(homes bore {b['congestion_fees_borne_by_homes_eur']:,.2f} € of fees)"),
         ("settlement gas (per entry)", f"{s['gas_total']:,} ({s['gas_per_entry']:,.0f})"),
         ("readings accepted / rejected", f"{s['readings_accepted']:,} / {s['readings_rejected']}"),
     ]
@@ -150,9 +153,11 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     console.print(table)
     per_home = summary["bills"]["per_home"]
     wallets = Table(title="closing wallet balances (from the chain), first 10 homes")
-    for col in ("home", "bill €", "no-market bill €", "saving €", "balance €"):
+    for col in ("home", "bill €", "no-market bill €", "saving €", "congestion fees €",
+                "balance €"):
         wallets.add_column(col, justify="right")
     for h, row in list(per_home.items())[:10]:
         wallets.add_row(h, f"{row['bill_eur']:.2f}", f"{row['no_market_bill_eur']:.2f}",
-                        f"{row['saving_eur']:.2f}", f"{row['closing_balance_eur']:.2f}")
+                        f"{row['saving_eur']:.2f}", f"{row['congestion_fees_eur']:.2f}",
+                        f"{row['closing_balance_eur']:.2f}")
     console.print(wallets)

@@ -116,7 +116,7 @@ def test_export_fee_is_taken_from_the_seller(h, config):
            price=20_000)
     assert h.order("a", "a1", "sell", 100, feed_in).trades == ()
     (t,) = h.order("b", "b1", "sell", 100, feed_in - 20_000).trades
-    assert (t.buyer, t.price, t.fee) == ("supplier", feed_in - 20_000, 20_000)
+    assert (t.buyer, t.price, t.fee, t.aggressor) == ("supplier", feed_in - 20_000, 20_000, "sell")
 
 
 def test_trades_are_cut_to_posted_capacity(h, config):

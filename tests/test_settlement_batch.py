@@ -12,10 +12,10 @@ TARIFF = two_rate_tariff()
 SLOT = 1_000_000  # a day-rate slot
 
 
-def _trade(seq, buyer, seller, q, price, fee=0):
+def _trade(seq, buyer, seller, q, price, fee=0, aggressor="buy"):
     return Trade(seq=seq, slot=SLOT, buyer=buyer, seller=seller, buy_order_id="b",
                  sell_order_id="s", buyer_zone="f1", seller_zone="f1", quantity_wh=q,
-                 price=price, fee=fee)
+                 price=price, fee=fee, aggressor=aggressor)
 
 
 def _readings(values: dict[str, tuple[int, int]]):
@@ -38,6 +38,10 @@ def test_delivered_trade_settles_at_trade_price_and_conserves_money():
     assert deltas == {"a": -160_000, "b": 150_000}
     assert sum(deltas.values()) == -res.batch.fees_ueur == -10_000
     assert res.trade_seqs == [0]
+    assert res.statements["a"].congestion_borne_ueur == 10_000  # the aggressor bears the fee
+    seller_hit = _batch([_trade(0, "a", "b", 1000, 150_000, fee=10_000, aggressor="sell")],
+                        _readings({"a": (1000, 0), "b": (0, 1000)}))
+    assert seller_hit.statements["b"].congestion_borne_ueur == 10_000
 
 
 def test_undelivered_sale_is_bought_back_at_the_imbalance_price():
