@@ -1,6 +1,7 @@
 """One simulated market run: all roles wired in-process on a virtual clock.
 
-Per simulated day D, in virtual time:
+Every role's steps are scheduled on one :class:`VirtualClock`, so days overlap as they do in
+reality (day D+1 is planned while day D trades). Per simulated day D, in virtual time:
   D-1 12:00  homes forecast and plan (A-plans); the exchange aggregates them into the DSO's
              prognosis; the DSO posts signed congestion prices; the operator states escrow.
   D-1 13:00  homes send their opening orders for all 96 slots of D.
@@ -32,8 +33,9 @@ from node.home import self_consumption
 from node.planner import Plan, plan_day
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
-from protocol.units import SLOTS_PER_DAY, slot_start
+from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_start
 from sim.chain_setup import ChainContext, bring_up
+from sim.clock import VirtualClock
 from sim.participants import DSO, OPERATOR, SUPPLIER, Participants, make_participants
 from sim.profiles import Profiles
 from sim.scenario import Scenario, home_day_wh
@@ -125,6 +127,9 @@ class Simulation:
                 slot_start(scenario.first_slot)))
         self.result = RunResult(scenario, self.parts, [], [], self.exchange, self.chain,
                                 self.verifier)
+        self.clock = VirtualClock(slot_start(scenario.first_slot) - DAY_SECONDS)
+        self.pending: dict[int, dict] = {}
+        self.settled_through_slot = scenario.first_slot - 1
 
     # ---- messaging --------------------------------------------------------------------------
     def _send(self, envelope: Signed, now: int) -> None:
@@ -147,19 +152,27 @@ class Simulation:
         src, dst = (upstream, zone) if direction == "import" else (zone, upstream)
         return self.exchange.exchange.fee(src, dst, slot)
 
-    # ---- one day ----------------------------------------------------------------------------
-    def run_day(self, index: int) -> DayRecord:
-        sc = self.sc
+    # ---- one day, in scheduled steps ---------------------------------------------------------
+    def schedule_day(self, index: int) -> None:
+        """Put day ``index``'s steps on the clock (planning happens the day before)."""
+        first = (self.sc.start_day + index) * SLOTS_PER_DAY
+        t_plan = slot_start(first) - 12 * 3600
+        self.clock.at(t_plan, self._plan, index)
+        self.clock.at(t_plan + 3600, self._open, index)
+        for i in range(SLOTS_PER_DAY):
+            t_gate = slot_start(first + i) - self.sc.gate_closure_s - 60
+            self.clock.at(t_gate, self._gate, index, i)
+        self.clock.at(slot_start(first + SLOTS_PER_DAY) + 60, self._deliver_and_settle, index)
+
+    def _plan(self, index: int) -> None:
+        """Day ahead: forecasts, A-plans, the DSO's prognosis and prices, escrow statements."""
+        sc, now = self.sc, self.clock.now
         day = sc.start_day + index
         first = day * SLOTS_PER_DAY
-        t_plan = slot_start(first) - 12 * 3600
-        homes = sc.homes
-
-        # Plan (day ahead): same-slot means of each home's own last week, and their spread.
         plans: dict[str, Plan] = {}
         actual: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         load_err, pv_err = [], []
-        for h in homes:
+        for h in sc.homes:
             past_load = np.stack([d[0] for d in self.history[h.home_id]])
             past_pv = np.stack([d[1] for d in self.history[h.home_id]])
             load_fc, pv_fc = same_slot_mean(past_load), same_slot_mean(past_pv)
@@ -168,41 +181,54 @@ class Simulation:
             actual[h.home_id] = home_day_wh(h, self.profiles, day)
             load_err.append(mean_absolute_error(load_fc, actual[h.home_id][0]))
             pv_err.append(mean_absolute_error(pv_fc, actual[h.home_id][1]))
-        self.progress("plan", index, sc.days)
-
-        # Validate: prognosis of the transformer flow → congestion prices.
         prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
         postings = self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh)
         for env in postings:
-            self._send(env, t_plan)
+            self._send(env, now)
         op_key = self.parts.message_keys[OPERATOR]
-        for h in homes:
+        for h in sc.homes:
             self.operator_nonce += 1
             escrow = self.chain.client.escrow_of(self.addresses[h.home_id])
             self._send(op_key.sign(EscrowUpdate(
                 sender=OPERATOR, nonce=self.operator_nonce, participant=h.home_id,
-                escrow_ueur=escrow, settled_through_slot=first - 1)), t_plan + 1)
+                escrow_ueur=escrow, settled_through_slot=self.settled_through_slot)), now)
+        self.pending[index] = {
+            "first": first, "plans": plans, "actual": actual, "prognosis": prognosis,
+            "postings": postings, "load_mae": float(np.mean(load_err)),
+            "pv_mae": float(np.mean(pv_err)),
+        }
+        self.progress("plan", index, sc.days)
 
-        # Trade: opening orders in a seeded random order of homes.
-        order = [homes[i].home_id for i in self.rng.permutation(len(homes))]
-        t_open = t_plan + 3600
-        for hid in order:
-            for env in self.bidders[hid].opening_orders(first, plans[hid].firm_wh.tolist()):
-                self._send(env, t_open)
-        self.progress("open", index, sc.days)
+    def _open(self, index: int) -> None:
+        """Opening orders for all slots of the day, homes in a seeded random order."""
+        day = self.pending[index]
+        homes = self.sc.homes
+        for j in self.rng.permutation(len(homes)):
+            hid = homes[j].home_id
+            for env in self.bidders[hid].opening_orders(day["first"],
+                                                        day["plans"][hid].firm_wh.tolist()):
+                self._send(env, self.clock.now)
+        self.progress("open", index, self.sc.days)
+
+    def _gate(self, index: int, i: int) -> None:
+        """One minute before slot i's gate: every home sends what is left of its position."""
+        day = self.pending[index]
+        homes = self.sc.homes
         fee = self.exchange.exchange.fee
-        for i in range(SLOTS_PER_DAY):
-            slot = first + i
-            t_gate = slot_start(slot) - sc.gate_closure_s - 60
-            for j in self.rng.permutation(len(homes)):
-                hid = homes[j].home_id
-                for env in self.bidders[hid].gate_orders(slot, int(plans[hid].firm_wh[i]), fee):
-                    self._send(env, t_gate)
+        for j in self.rng.permutation(len(homes)):
+            hid = homes[j].home_id
+            firm = int(day["plans"][hid].firm_wh[i])
+            for env in self.bidders[hid].gate_orders(day["first"] + i, firm, fee):
+                self._send(env, self.clock.now)
 
-        # Deliver: real load and PV; batteries run self-consumption on what really happens.
+    def _deliver_and_settle(self, index: int) -> None:
+        """Delivery physics, metering, signed readings, verification and the day's batch."""
+        sc, now = self.sc, self.clock.now
+        day = self.pending.pop(index)
+        first = day["first"]
         actual_net: dict[str, np.ndarray] = {}
-        for h in homes:
-            load, pv = actual[h.home_id]
+        for h in sc.homes:
+            load, pv = day["actual"][h.home_id]
             base = load - pv
             if h.battery is not None:
                 bat, self.soc[h.home_id] = self_consumption(base, h.battery, self.soc[h.home_id])
@@ -212,9 +238,8 @@ class Simulation:
             self.history[h.home_id] = [*self.history[h.home_id][1:], (load, pv)]
         flow = sc.grid.transformer_flow_wh(actual_net)
 
-        # Meter, sign, verify.
         day_readings: list[SignedReading] = []
-        for h in homes:
+        for h in sc.homes:
             meter, builder, oracle = (self.meters[h.home_id], self.builders[h.home_id],
                                       self.oracles[h.home_id])
             for i, net in enumerate(actual_net[h.home_id]):
@@ -224,11 +249,10 @@ class Simulation:
                         day_readings.append(oracle.sign(interval))
             for interval in builder.add(meter.sample_now(slot_start(first + SLOTS_PER_DAY))):
                 day_readings.append(oracle.sign(interval))
-        t_settle = slot_start(first + SLOTS_PER_DAY) + 60
         if self.reading_tap is not None:
             day_readings = self.reading_tap(index, day_readings)
         for r in day_readings:
-            self.verifier.submit(r, t_settle)
+            self.verifier.submit(r, now)
         self.result.readings.extend(day_readings)
         metered = np.zeros(SLOTS_PER_DAY, dtype=np.int64)
         for (_, slot), r in self.verifier.accepted.items():
@@ -236,37 +260,39 @@ class Simulation:
                 metered[slot - first] += r.import_wh - r.export_wh
         self.progress("deliver", index, sc.days)
 
-        # Settle the day on chain.
+        last = first + SLOTS_PER_DAY - 1
         settlement = build_batch(
-            period=day,
+            period=first // SLOTS_PER_DAY,
             first_slot=first,
-            last_slot=first + SLOTS_PER_DAY - 1,
+            last_slot=last,
             trades=self.result.trades,
             readings=self.verifier.accepted_envelopes,
-            metered_participants=[h.home_id for h in homes],
+            metered_participants=[h.home_id for h in sc.homes],
             tariff=sc.tariff,
             supplier=SUPPLIER,
             journal_hash=self.exchange.journal.head,
             supply_fee=self._supply_fee,
         )
         receipt = self.chain.client.settle(
-            self.chain.operator, settlement.batch, slot_start(first + SLOTS_PER_DAY),
-            self.addresses,
+            self.chain.operator, settlement.batch, slot_start(last + 1), self.addresses
         )
+        self.settled_through_slot = last
+        self.result.days.append(DayRecord(
+            day=first // SLOTS_PER_DAY, first_slot=first, plans=day["plans"],
+            actual_net_wh=actual_net,
+            actual_load_wh={k: v[0] for k, v in day["actual"].items()},
+            actual_pv_wh={k: v[1] for k, v in day["actual"].items()},
+            prognosis_wh=day["prognosis"], transformer_flow_wh=flow, metered_flow_wh=metered,
+            posted_prices=[e.message for e in day["postings"]], settlement=settlement,
+            settle_gas=int(receipt["gasUsed"]), load_mae_wh=day["load_mae"],
+            pv_mae_wh=day["pv_mae"],
+        ))
         self.progress("settle", index + 1, sc.days)
-        return DayRecord(
-            day=day, first_slot=first, plans=plans, actual_net_wh=actual_net,
-            actual_load_wh={k: v[0] for k, v in actual.items()},
-            actual_pv_wh={k: v[1] for k, v in actual.items()},
-            prognosis_wh=prognosis, transformer_flow_wh=flow, metered_flow_wh=metered,
-            posted_prices=[e.message for e in postings], settlement=settlement,
-            settle_gas=int(receipt["gasUsed"]),
-            load_mae_wh=float(np.mean(load_err)), pv_mae_wh=float(np.mean(pv_err)),
-        )
 
     def run(self) -> RunResult:
         for index in range(self.sc.days):
-            self.result.days.append(self.run_day(index))
+            self.schedule_day(index)
+        self.clock.run()
         return self.result
 
 

@@ -69,11 +69,19 @@ def test_every_trade_is_in_exactly_one_batch_and_trades_balance(clean):
         assert all(day.first_slot <= t.slot < day.first_slot + 96 for t in traded)
 
 
-def test_market_actually_trades_locally_and_prices_congestion(clean):
+def test_every_day_trades_locally_and_no_message_is_refused(clean):
     _, result, _ = clean
-    local = [t for t in result.trades if SUPPLIER not in (t.buyer, t.seller)]
-    assert local, "neighbours should trade with each other"
-    assert any(d.posted_prices for d in result.days), "an 8 kVA transformer must congest"
+    assert result.rejected_messages == []
+    for day in result.days:
+        local = [t for t in result.trades if SUPPLIER not in (t.buyer, t.seller)
+                 and day.first_slot <= t.slot < day.first_slot + 96]
+        assert local, f"neighbours should trade with each other on day {day.day}"
+        assert day.posted_prices, "an 8 kVA transformer must congest every day"
+        assert len(day.settlement.batch.entries) > HOMES  # every home and the supplier
+
+
+def test_market_prices_congestion(clean):
+    _, result, _ = clean
     assert any(t.fee > 0 for t in result.trades)
     assert sum(d.settlement.batch.fees_ueur for d in result.days) > 0
 
