@@ -12,20 +12,24 @@ def leaf(data: bytes) -> bytes:
     return keccak(keccak(data))
 
 
+def _parent_level(level: list[bytes]) -> list[bytes]:
+    """Hash sorted pairs; an odd last node moves up unchanged."""
+    out = []
+    for i in range(0, len(level) - 1, 2):
+        a, b = sorted((level[i], level[i + 1]))
+        out.append(keccak(a + b))
+    if len(level) % 2:
+        out.append(level[-1])
+    return out
+
+
 def root(leaves: list[bytes]) -> bytes:
     """Merkle root of leaf hashes, pairs sorted before hashing; 32 zero bytes when empty."""
     if not leaves:
         return b"\x00" * 32
     level = list(leaves)
     while len(level) > 1:
-        nxt = []
-        for i in range(0, len(level), 2):
-            if i + 1 == len(level):
-                nxt.append(level[i])
-            else:
-                a, b = sorted((level[i], level[i + 1]))
-                nxt.append(keccak(a + b))
-        level = nxt
+        level = _parent_level(level)
     return level[0]
 
 
@@ -33,17 +37,9 @@ def proof(leaves: list[bytes], index: int) -> list[bytes]:
     """Sibling path proving ``leaves[index]`` under :func:`root`."""
     path, level, i = [], list(leaves), index
     while len(level) > 1:
-        sibling = i ^ 1
-        if sibling < len(level):
-            path.append(level[sibling])
-        nxt = []
-        for j in range(0, len(level), 2):
-            if j + 1 == len(level):
-                nxt.append(level[j])
-            else:
-                a, b = sorted((level[j], level[j + 1]))
-                nxt.append(keccak(a + b))
-        level, i = nxt, i // 2
+        if (i ^ 1) < len(level):
+            path.append(level[i ^ 1])
+        level, i = _parent_level(level), i // 2
     return path
 
 

@@ -14,24 +14,19 @@ from pathlib import Path
 from protocol.errors import FlexmarketError
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: a whole number ≥ ``minimum``, with a plain-words error."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        return value
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+    return parse
 
 
 def _date(text: str) -> dt.date:
@@ -57,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="simulate an LV grid market on the embedded chain")
-    sim.add_argument("--days", type=_positive_int, default=1, help="days to simulate (1)")
-    sim.add_argument("--homes", type=_positive_int, default=184, help="number of homes (184)")
-    sim.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (0)")
+    sim.add_argument("--days", type=_int_at_least(1), default=1, help="days to simulate (1)")
+    sim.add_argument("--homes", type=_int_at_least(1), default=184, help="number of homes (184)")
+    sim.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (0)")
     sim.add_argument("--start", type=_date, default=None, help="first day, YYYY-MM-DD (2016-05-26)")
     sim.add_argument("--transformer-kva", type=_positive_float, default=None,
                      help="transformer rating (160 kVA × homes/184)")

@@ -150,14 +150,14 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     inv = summary["invariants"]
     status = {True: "ok", False: "FAIL", None: "skipped"}
     table.add_row("invariants", ", ".join(f"{k}={status[v]}" for k, v in inv.items()))
-    console.print(table)
     per_home = summary["bills"]["per_home"]
-    wallets = Table(title="closing wallet balances (from the chain), first 10 homes")
+    wallets = Table(title="each home: bill and closing wallet balance (read from the chain)")
     for col in ("home", "bill €", "no-market bill €", "saving €", "congestion fees €",
                 "balance €"):
         wallets.add_column(col, justify="right")
-    for h, row in list(per_home.items())[:10]:
+    for h, row in per_home.items():
         wallets.add_row(h, f"{row['bill_eur']:.2f}", f"{row['no_market_bill_eur']:.2f}",
                         f"{row['saving_eur']:.2f}", f"{row['congestion_fees_eur']:.2f}",
                         f"{row['closing_balance_eur']:.2f}")
     console.print(wallets)
+    console.print(table)

@@ -57,4 +57,5 @@ def test_simulate_writes_a_report(tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "journal.jsonl").stat().st_size > 0
     assert "energy traded locally" in proc.stdout
-    assert "closing wallet balances" in proc.stdout
+    assert "closing wallet balance" in proc.stdout
+    assert proc.stdout.count("home-0") >= 6  # every home has its row
