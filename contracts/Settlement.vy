@@ -3,7 +3,8 @@
 # @notice Escrow of EnergyCredit and per-period batch settlement of a local market.
 #         Participants' money sits in escrow; each settlement period, the settlement operator
 #         submits one batch of net transfers between registered participants, the congestion
-#         fees paid to the DSO, and the Merkle roots of the period's trades and signed readings
+#         fees paid to the DSO, the number of participant-slots held for want of a valid meter
+#         reading (a flagged period has held > 0), and the Merkle roots of the period's trades and signed readings
 #         plus the market journal hash. A period settles once, only after it has ended.
 # @license Apache-2.0
 
@@ -28,6 +29,7 @@ struct PeriodRecord:
     end_time: uint256
     entries: uint256
     fees: uint256
+    held: uint256
     trades_root: bytes32
     readings_root: bytes32
     journal_hash: bytes32
@@ -49,6 +51,7 @@ event PeriodSettled:
     period: indexed(uint256)
     entries: uint256
     fees: uint256
+    held: uint256
     trades_root: bytes32
     readings_root: bytes32
     journal_hash: bytes32
@@ -108,6 +111,7 @@ def settle(
     end_time: uint256,
     entries: DynArray[Entry, MAX_ENTRIES],
     fees: uint256,
+    held: uint256,
     trades_root: bytes32,
     readings_root: bytes32,
     journal_hash: bytes32,
@@ -129,7 +133,7 @@ def settle(
     assert total + convert(fees, int256) == 0, "unbalanced batch"
     self.settled[period] = True
     self.periods[period] = PeriodRecord(
-        end_time=end_time, entries=len(entries), fees=fees, trades_root=trades_root,
+        end_time=end_time, entries=len(entries), fees=fees, held=held, trades_root=trades_root,
         readings_root=readings_root, journal_hash=journal_hash
     )
     if fees > 0:
@@ -137,6 +141,6 @@ def settle(
         self.fees_paid += fees
         assert extcall self.token.transfer(self.dso, fees), "fee transfer failed"
     log PeriodSettled(
-        period=period, entries=len(entries), fees=fees, trades_root=trades_root,
+        period=period, entries=len(entries), fees=fees, held=held, trades_root=trades_root,
         readings_root=readings_root, journal_hash=journal_hash
     )

@@ -195,6 +195,7 @@ class LedgerClient:
             end_time,
             entries,
             batch.fees_ueur,
+            len(batch.held),
             bytes.fromhex(batch.trades_root),
             bytes.fromhex(batch.readings_root),
             bytes.fromhex(batch.journal_hash),
@@ -219,11 +220,12 @@ class LedgerClient:
         return self.settlement.functions.settled(period).call()
 
     def period_record(self, period: int) -> dict:
-        end, n, fees, troot, rroot, jhash = self.settlement.functions.periods(period).call()
+        end, n, fees, held, troot, rroot, jhash = self.settlement.functions.periods(period).call()
         return {
             "end_time": end,
             "entries": n,
             "fees": fees,
+            "held": held,
             "trades_root": troot.hex(),
             "readings_root": rroot.hex(),
             "journal_hash": jhash.hex(),

@@ -2,7 +2,10 @@
 
 Each meter signs its readings with its own Ed25519 key and chains them: a reading carries the
 hash of the meter's previous signed reading. The verifier rejects a bad signature, an unregistered
-or revoked meter, a broken chain, a duplicate slot and a slot that has not ended yet.
+or revoked meter, a duplicate slot and a slot that has not ended yet. A reading whose predecessor
+it has not seen is refused for now but kept: when the gateway re-sends the missing one, the chain
+closes and the kept readings are accepted in order. Re-delivery of an accepted reading is an
+acknowledgement, not an error (gateways send at least once).
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from protocol.signing import KeyPair, Signed, verify_with_key
 from protocol.units import slot_start
 
 SignedReading = Signed[Reading]
+
+
+class BrokenChain(Rejected):
+    """The reading does not follow the meter's last accepted reading."""
 
 
 class MeterOracle:
@@ -38,8 +45,7 @@ class MeterOracle:
             estimated=interval.estimated,
             prev_hash=self.prev_hash,
         )
-        signed = self.key.sign(reading)
-        self.prev_hash = signed.digest()
+        signed, self.prev_hash = self.key.sign_with_digest(reading)
         return signed
 
 
@@ -53,6 +59,23 @@ class ReadingVerifier:
     accepted: dict[tuple[str, int], Reading] = field(default_factory=dict)
     accepted_envelopes: list[SignedReading] = field(default_factory=list)
     rejections: list[tuple[str, int, str]] = field(default_factory=list)
+    pending: dict[str, list[SignedReading]] = field(default_factory=dict)  # by prev_hash
+    _digests: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_registry(cls, client, meters: dict[str, str]) -> ReadingVerifier:
+        """Meter keys as the on-chain Registry holds them (``meters``: meter id → account).
+
+        A meter whose account is no longer active in the Registry is treated as revoked.
+        """
+        keys, revoked = {}, set()
+        for meter_id, address in meters.items():
+            if client.role_of(address) == 0:
+                revoked.add(meter_id)
+                keys[meter_id] = "00" * 32
+            else:
+                keys[meter_id] = client.meter_key_of(address)
+        return cls(keys, revoked)
 
     def check(self, envelope: SignedReading, now: int) -> Reading:
         """Verify ``envelope`` at time ``now``; raise a VerificationError or Rejected, or accept."""
@@ -68,18 +91,42 @@ class ReadingVerifier:
         if (r.meter_id, r.slot) in self.accepted:
             raise Rejected(f"duplicate reading for {r.meter_id} slot {r.slot}")
         if r.prev_hash != self.heads.get(r.meter_id, ZERO_HASH):
-            raise Rejected(f"broken hash chain for {r.meter_id} at slot {r.slot}")
+            raise BrokenChain(f"broken hash chain for {r.meter_id} at slot {r.slot}")
         return r
 
     def submit(self, envelope: SignedReading, now: int) -> bool:
-        """Check and record; a rejected reading is logged in ``rejections`` and changes nothing."""
+        """Check and record; True once accepted (now or before).
+
+        A refused reading is logged in ``rejections`` and changes no accepted state; one that only
+        lacks its predecessor is also kept until the predecessor arrives.
+        """
+        digest = envelope.digest()
+        if digest in self._digests:
+            return True  # re-delivery of an accepted reading: an acknowledgement
         try:
             r = self.check(envelope, now)
+        except BrokenChain as exc:
+            m = envelope.message
+            self.rejections.append((m.meter_id, m.slot, exc.reason))
+            waiting = self.pending.setdefault(m.prev_hash, [])
+            if all(w.digest() != digest for w in waiting):
+                waiting.append(envelope)
+            return False
         except (VerificationError, Rejected) as exc:
             m = envelope.message
             self.rejections.append((m.meter_id, m.slot, exc.reason))
             return False
+        self._accept(r, envelope, digest)
+        for follower in self.pending.pop(digest, []):  # the chain closes: accept what waited
+            self.submit(follower, now)
+        return True
+
+    def acknowledged(self, envelope: SignedReading) -> bool:
+        """Has this exact reading been accepted? (What a gateway asks before it re-sends.)"""
+        return envelope.digest() in self._digests
+
+    def _accept(self, r: Reading, envelope: SignedReading, digest: str) -> None:
         self.accepted[(r.meter_id, r.slot)] = r
         self.accepted_envelopes.append(envelope)
-        self.heads[r.meter_id] = envelope.digest()
-        return True
+        self.heads[r.meter_id] = digest
+        self._digests.add(digest)

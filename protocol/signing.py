@@ -8,7 +8,9 @@ they act; every failure is a :class:`protocol.errors.VerificationError`, never a
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Generic, TypeVar
 
 import nacl.exceptions
@@ -56,14 +58,34 @@ class KeyPair:
         """Deterministic key from any seed bytes (hashed to 32 bytes); for simulations and tests."""
         return cls(nacl.signing.SigningKey(hashlib.sha256(seed).digest()))
 
+    def save(self, path: Path) -> None:
+        """Write the private seed (hex) to a new file readable by its owner only."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.signing_key.encode().hex() + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> KeyPair:
+        """Read a key written by :meth:`save`."""
+        seed = bytes.fromhex(Path(path).read_text().strip())
+        if len(seed) != 32:
+            raise ValueError(f"{path} does not hold a 32-byte Ed25519 seed")
+        return cls(nacl.signing.SigningKey(seed))
+
     @property
     def public_hex(self) -> str:
         return self.signing_key.verify_key.encode().hex()
 
     def sign(self, message: M) -> Signed[M]:
         """Sign ``message`` and wrap it in an envelope."""
-        signature = self.signing_key.sign(signing_bytes(message)).signature
-        return Signed[type(message)](message=message, signature=signature.hex())
+        return self.sign_with_digest(message)[0]
+
+    def sign_with_digest(self, message: M) -> tuple[Signed[M], str]:
+        """Sign ``message``; also return the envelope's :meth:`Signed.digest`, computed once."""
+        data = signing_bytes(message)
+        signature = self.signing_key.sign(data).signature
+        envelope = Signed[type(message)](message=message, signature=signature.hex())
+        return envelope, sha256_hex(data + signature)
 
 
 def verify_with_key(envelope: Signed, public_hex: str) -> None:

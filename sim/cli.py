@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from meter_oracle import cli as meter_cli
 from protocol.errors import FlexmarketError
+from sim import meter_feed
 
 
 def _int_at_least(minimum: int):
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--ledger-url", default=None,
                      help="Ethereum JSON-RPC URL instead of the embedded chain")
     sim.add_argument("--no-audit", action="store_true", help="skip the journal replay audit")
+    meter_feed.add_parser(meter_cli.add_parser(sub))
     return parser
 
 
@@ -113,8 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "simulate":
             return cmd_simulate(args)
+        if args.command == "meter" and args.meter_command == "read":
+            return meter_cli.cmd_read(args)
+        if args.command == "meter" and args.meter_command == "simulate":
+            return meter_feed.cmd_simulate(args)
     except FlexmarketError as exc:
         print(f"flexmarket: error: {exc.reason}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"flexmarket: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("flexmarket: interrupted", file=sys.stderr)

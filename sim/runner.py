@@ -99,8 +99,8 @@ class Simulation:
         self.exchange = JournaledExchange(self.config, self.parts.directory())
         self.chain = bring_up(scenario, self.parts, ledger_url)
         self.addresses = self.parts.address_of()
-        self.verifier = ReadingVerifier(
-            {h: k.public_hex for h, k in self.parts.meter_keys.items()}
+        self.verifier = ReadingVerifier.from_registry(  # meter keys as registered on chain
+            self.chain.client, {h.home_id: self.addresses[h.home_id] for h in scenario.homes}
         )
         self.rng = np.random.default_rng(scenario.seed + 1)
         self.pricer = CongestionPricer(DSO, self.parts.message_keys[DSO])
@@ -129,6 +129,7 @@ class Simulation:
                                 self.verifier)
         self.clock = VirtualClock(slot_start(scenario.first_slot) - DAY_SECONDS)
         self.pending: dict[int, dict] = {}
+        self.unacknowledged: list[SignedReading] = []
         self.settled_through_slot = scenario.first_slot - 1
 
     # ---- messaging --------------------------------------------------------------------------
@@ -249,10 +250,12 @@ class Simulation:
                         day_readings.append(oracle.sign(interval))
             for interval in builder.add(meter.sample_now(slot_start(first + SLOTS_PER_DAY))):
                 day_readings.append(oracle.sign(interval))
-        if self.reading_tap is not None:
-            day_readings = self.reading_tap(index, day_readings)
-        for r in day_readings:
+        # Each gateway sends its outbox: today's readings and any not yet acknowledged.
+        outbox = self.unacknowledged + day_readings
+        delivered = outbox if self.reading_tap is None else self.reading_tap(index, outbox)
+        for r in delivered:
             self.verifier.submit(r, now)
+        self.unacknowledged = [r for r in outbox if not self.verifier.acknowledged(r)]
         self.result.readings.extend(day_readings)
         metered = np.zeros(SLOTS_PER_DAY, dtype=np.int64)
         for (_, slot), r in self.verifier.accepted.items():

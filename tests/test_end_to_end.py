@@ -125,6 +125,24 @@ def _forgeries(sim: Simulation, index: int, readings: list[Signed[Reading]]):
     return [bad_sig, broken, stranger, *readings]
 
 
+def _drop_one_reading(sim: Simulation, index: int, readings):
+    """Day 0: home-002's reading of one slot never arrives (and its chain breaks after it)."""
+    if index != 0:
+        return readings
+    target = [r for r in readings if r.message.meter_id == "home-002"][40]
+    return [r for r in readings if r is not target]
+
+
+def test_missing_reading_holds_slots_and_flags_the_period_on_chain():
+    sim, result, daily_money = _run(tap=_drop_one_reading)
+    day0 = result.days[0]
+    held = day0.settlement.held
+    assert held and all(p == "home-002" for p, _ in held)
+    assert sim.chain.client.period_record(day0.day)["held"] == len(held)
+    assert sim.chain.client.period_record(result.days[1].day)["held"] == 0
+    assert all(m == sim.chain.minted_ueur for m in daily_money)  # still conserved
+
+
 def test_bad_readings_are_rejected_and_change_no_balance(clean):
     sim_clean, result_clean, _ = clean
     sim, result, _ = _run(tap=_forgeries)

@@ -82,7 +82,9 @@ def test_verifier_accepts_a_chain_and_rejects_forgeries():
     assert not v.submit(readings[3], late)  # skips readings[2]: the chain breaks
     assert "broken hash chain" in v.rejections[-1][2]
 
-    assert not v.submit(readings[1], late)
+    assert v.submit(readings[1], late)  # the same reading again is an acknowledgement
+    equivocation = key.sign(readings[1].message.model_copy(update={"import_wh": 1}))
+    assert not v.submit(equivocation, late)  # a second, different reading for the slot
     assert "duplicate" in v.rejections[-1][2]
 
     assert not v.submit(readings[2], slot_start(S0 + 2))  # slot S0+2 has not ended yet
@@ -104,3 +106,49 @@ def test_revoked_meter_is_rejected():
     v = ReadingVerifier({"m1": key.public_hex}, revoked={"m1"})
     assert not v.submit(_chain(key, 1)[0], slot_start(S0 + 5))
     assert "revoked" in v.rejections[-1][2]
+
+
+def test_verifier_takes_meter_keys_from_the_chain_registry():
+    from ledger.chain import embedded_chain
+    from ledger.client import LedgerClient, Sender, account_from_seed
+
+    w3, rich = embedded_chain()
+    admin = account_from_seed(b"oracle-test/admin")
+    w3.eth.send_transaction({"from": rich, "to": admin.address, "value": 10**20})
+    sender = Sender(w3, admin)
+    client = LedgerClient.deploy(sender, admin.address, admin.address)
+    home = account_from_seed(b"oracle-test/home")
+    key = KeyPair.from_seed(b"m1")
+    client.register_many(sender, [(home.address, "home", "11" * 32, key.public_hex, 0)])
+    readings = _chain(key, 2)
+    late = slot_start(S0 + 10)
+
+    v = ReadingVerifier.from_registry(client, {"m1": home.address})
+    assert v.submit(readings[0], late)
+    forged = _chain(KeyPair.from_seed(b"someone else"), 2)
+    assert not v.submit(forged[1], late)
+
+    client.revoke(sender, home.address)
+    v2 = ReadingVerifier.from_registry(client, {"m1": home.address})
+    assert not v2.submit(readings[0], late)
+    assert "revoked" in v2.rejections[-1][2]
+
+
+def test_lost_reading_resent_later_closes_the_chain():
+    key = KeyPair.from_seed(b"m1")
+    readings = _chain(key, 5)
+    late = slot_start(S0 + 10)
+    v = ReadingVerifier({"m1": key.public_hex})
+    assert v.submit(readings[0], late)
+    assert not v.submit(readings[2], late)  # [1] was lost in transit
+    assert not v.submit(readings[3], late)
+    assert (("m1", S0 + 2) not in v.accepted) and len(v.pending) == 2
+    orphan = KeyPair.from_seed(b"m1").sign(  # signed by the meter, but follows nothing
+        readings[4].message.model_copy(update={"prev_hash": "ab" * 32}))
+    assert not v.submit(orphan, late)
+    assert v.submit(readings[1], late)  # the gateway re-sends it: 2 and 3 follow
+    assert [r.slot - S0 for r in v.accepted.values()] == [0, 1, 2, 3]
+    assert v.submit(readings[2], late) and v.acknowledged(readings[3])  # re-delivery is an ack
+    assert v.submit(readings[4], late)
+    assert not v.acknowledged(orphan) and ("m1", S0 + 4) in v.accepted
+    assert v.accepted[("m1", S0 + 4)] == readings[4].message
