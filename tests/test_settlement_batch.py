@@ -80,3 +80,15 @@ def test_roots_change_with_any_trade_or_reading():
     r2 = _readings({"a": (1001, 0), "b": (0, 1000)})
     changed = _batch([_trade(0, "a", "b", 1000, 150_000)], r2).batch
     assert base.readings_root != changed.readings_root
+
+
+def test_buyer_pays_the_trade_price_only_for_energy_it_took():
+    """Bought 1,000 Wh, took 400: energy charge on 400, imbalance spread on the 600 not taken."""
+    p = 150_000
+    res = _batch([_trade(0, "a", "b", 1000, p)], _readings({"a": (400, 0), "b": (0, 1000)}))
+    a = res.statements["a"]
+    spread = p - TARIFF.imbalance_long(SLOT)
+    assert a.net_ueur == -(value_ueur(400, p) + value_ueur(600, spread))
+    assert a.imbalance_wh == -600
+    b = res.statements["b"]  # the seller delivered all it sold and is paid for all of it
+    assert b.net_ueur == value_ueur(1000, p)
