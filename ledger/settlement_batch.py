@@ -145,8 +145,10 @@ def build_batch(
         for p in sorted(st)
         if st[p].net_ueur != 0
     )
+    imbalance = sum(abs(st[p].imbalance_ueur) for p in metered_participants if p in st)
     batch = SettlementBatch(
         period=period,
+        imbalance_ueur=imbalance,
         first_slot=first_slot,
         last_slot=last_slot,
         entries=entries,

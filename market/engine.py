@@ -119,6 +119,11 @@ class Exchange:
         """Escrow (µ€) not yet committed to open bids or spent on unsettled purchases."""
         return self._credit.get(participant, _Credit()).available()
 
+    def exposure(self, participant: str) -> int:
+        """µ€ of escrow tied up: open bid commitments plus purchases not yet settled."""
+        credit = self._credit.get(participant)
+        return 0 if credit is None else credit.escrow_ueur - credit.available()
+
     def open_order(self, sender: str, order_id: str) -> RestingOrder | None:
         order = self._orders.get((sender, order_id))
         return order if order is not None and order.remaining_wh > 0 else None

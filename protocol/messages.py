@@ -141,6 +141,7 @@ class SettlementBatch(Message):
     """Everything one settlement period puts on chain.
 
     ``entries`` sum to ``-fees_ueur`` (fees leave the participants and go to the DSO).
+    ``imbalance_ueur`` is the total money of deviations settled with the supplier.
     Roots are keccak-256 Merkle roots (hex) of the period's trades and accepted readings;
     ``journal_hash`` is the market journal's chained hash at the end of the period.
     ``held`` lists ``participant@slot`` pairs settled without a valid reading.
@@ -152,6 +153,7 @@ class SettlementBatch(Message):
     last_slot: Slot
     entries: tuple[SettlementEntry, ...]
     fees_ueur: Annotated[int, Field(ge=0)]
+    imbalance_ueur: Annotated[int, Field(ge=0)] = 0
     trades_root: Hex32
     readings_root: Hex32
     journal_hash: Hex32

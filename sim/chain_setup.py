@@ -31,9 +31,10 @@ def bring_up(scenario: Scenario, parts: Participants,
     else:
         w3, funder = embedded_chain()
     for role in (AGGREGATOR, OPERATOR):
-        w3.eth.send_transaction(
+        tx_hash = w3.eth.send_transaction(
             {"from": funder, "to": parts.accounts[role].address, "value": GAS_FUNDING_WEI}
         )
+        w3.eth.wait_for_transaction_receipt(tx_hash)  # node-assigned nonce: wait, never assume
     aggregator = Sender(w3, parts.accounts[AGGREGATOR])
     operator = Sender(w3, parts.accounts[OPERATOR])
     client = LedgerClient.deploy(aggregator, operator.address, parts.accounts[DSO].address)

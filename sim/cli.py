@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Ethereum JSON-RPC URL instead of the embedded chain")
     sim.add_argument("--no-audit", action="store_true", help="skip the journal replay audit")
     meter_feed.add_parser(meter_cli.add_parser(sub))
+    ledger = sub.add_parser("ledger", help="the ledger: serve the embedded chain")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
+    serve = lsub.add_parser("serve", help="serve the embedded chain over JSON-RPC")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=_int_at_least(1), default=8545, help="port (8545)")
+    serve.add_argument("--data-dir", type=Path, default=Path("ledger-data"),
+                       help="where the transaction journal lives (ledger-data/)")
     return parser
 
 
@@ -120,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             return meter_cli.cmd_read(args)
         if args.command == "meter" and args.meter_command == "simulate":
             return meter_feed.cmd_simulate(args)
+        if args.command == "ledger" and args.ledger_command == "serve":
+            from ledger.serve import serve
+
+            serve(args.host, args.port, args.data_dir)
+            return 0
     except FlexmarketError as exc:
         print(f"flexmarket: error: {exc.reason}", file=sys.stderr)
         return 2

@@ -130,6 +130,8 @@ class Simulation:
         self.clock = VirtualClock(slot_start(scenario.first_slot) - DAY_SECONDS)
         self.pending: dict[int, dict] = {}
         self.unacknowledged: list[SignedReading] = []
+        self.settled_trades = 0
+        self.settled_readings = 0
         self.settled_through_slot = scenario.first_slot - 1
 
     # ---- messaging --------------------------------------------------------------------------
@@ -209,6 +211,10 @@ class Simulation:
             for env in self.bidders[hid].opening_orders(day["first"],
                                                         day["plans"][hid].firm_wh.tolist()):
                 self._send(env, self.clock.now)
+        # The operator locks on chain what open bids and unsettled purchases commit.
+        ex = self.exchange.exchange
+        self.chain.client.set_commitments(self.chain.operator, {
+            self.addresses[h.home_id]: ex.exposure(h.home_id) for h in homes})
         self.progress("open", index, self.sc.days)
 
     def _gate(self, index: int, i: int) -> None:
@@ -268,18 +274,23 @@ class Simulation:
             period=first // SLOTS_PER_DAY,
             first_slot=first,
             last_slot=last,
-            trades=self.result.trades,
-            readings=self.verifier.accepted_envelopes,
+            trades=self.result.trades[self.settled_trades:],
+            readings=self.verifier.accepted_envelopes[self.settled_readings:],
             metered_participants=[h.home_id for h in sc.homes],
             tariff=sc.tariff,
             supplier=SUPPLIER,
             journal_hash=self.exchange.journal.head,
             supply_fee=self._supply_fee,
         )
-        receipt = self.chain.client.settle(
+        receipts = self.chain.client.settle(
             self.chain.operator, settlement.batch, slot_start(last + 1), self.addresses
         )
         self.settled_through_slot = last
+        # Everything up to here is in a batch: the next day looks only at what came after
+        # (trades and readings of later slots stay: they are past ``last`` and filtered in).
+        self.settled_trades = _first_index_after(self.result.trades, last, lambda t: t.slot)
+        self.settled_readings = _first_index_after(self.verifier.accepted_envelopes, last,
+                                                   lambda r: r.message.slot)
         self.result.days.append(DayRecord(
             day=first // SLOTS_PER_DAY, first_slot=first, plans=day["plans"],
             actual_net_wh=actual_net,
@@ -287,7 +298,7 @@ class Simulation:
             actual_pv_wh={k: v[1] for k, v in day["actual"].items()},
             prognosis_wh=day["prognosis"], transformer_flow_wh=flow, metered_flow_wh=metered,
             posted_prices=[e.message for e in day["postings"]], settlement=settlement,
-            settle_gas=int(receipt["gasUsed"]), load_mae_wh=day["load_mae"],
+            settle_gas=sum(int(r["gasUsed"]) for r in receipts), load_mae_wh=day["load_mae"],
             pv_mae_wh=day["pv_mae"],
         ))
         self.progress("settle", index + 1, sc.days)
@@ -297,6 +308,18 @@ class Simulation:
             self.schedule_day(index)
         self.clock.run()
         return self.result
+
+
+def _first_index_after(items: list, last_slot: int, slot_of: Callable) -> int:
+    """Index of the first item of a slot after ``last_slot``.
+
+    Every item before it belongs to a settled slot; after it, items of any slot may follow
+    (``build_batch`` filters by slot), so nothing unsettled is ever skipped.
+    """
+    for i, item in enumerate(items):
+        if slot_of(item) > last_slot:
+            return i
+    return len(items)
 
 
 def run_simulation(scenario: Scenario, profiles: Profiles, out: Path | None = None,
