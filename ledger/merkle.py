@@ -1,4 +1,8 @@
-"""Keccak-256 Merkle roots over canonical message bytes (sorted-pair hashing, as OpenZeppelin)."""
+"""Keccak-256 Merkle roots over canonical message bytes.
+
+Domain-separated as in RFC 6962: a leaf is keccak(0x00 ‖ data), an inner node
+keccak(0x01 ‖ a ‖ b) with the pair sorted, so no leaf can pose as a node. An odd node moves up.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +19,18 @@ from protocol.canonical import canonical_json
 
 
 def leaf(data: bytes) -> bytes:
-    """Leaf hash: keccak of keccak (guards against second-preimage with inner nodes)."""
-    return keccak(keccak(data))
+    """Leaf hash of ``data``."""
+    return keccak(b"\x00" + data)
+
+
+def _node(a: bytes, b: bytes) -> bytes:
+    lo, hi = sorted((a, b))
+    return keccak(b"\x01" + lo + hi)
 
 
 def _parent_level(level: list[bytes]) -> list[bytes]:
     """Hash sorted pairs; an odd last node moves up unchanged."""
-    out = []
-    for i in range(0, len(level) - 1, 2):
-        a, b = sorted((level[i], level[i + 1]))
-        out.append(keccak(a + b))
+    out = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
     if len(level) % 2:
         out.append(level[-1])
     return out
@@ -54,11 +60,16 @@ def verify(leaf_hash: bytes, path: list[bytes], expected_root: bytes) -> bool:
     """Check a proof from :func:`proof`."""
     node = leaf_hash
     for sibling in path:
-        a, b = sorted((node, sibling))
-        node = keccak(a + b)
+        node = _node(node, sibling)
     return node == expected_root
 
 
 def root_of_models(models: list) -> str:
     """Hex Merkle root over the canonical JSON of pydantic models, in the given order."""
     return root([leaf(canonical_json(m)) for m in models]).hex()
+
+
+def root_of_envelopes(envelopes: list) -> str:
+    """Hex Merkle root over signed envelopes, each leaf the envelope's digest (signed bytes +
+    signature), which verifiers compute anyway."""
+    return root([leaf(bytes.fromhex(e.digest())) for e in envelopes]).hex()

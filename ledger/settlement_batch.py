@@ -22,7 +22,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ledger.merkle import root_of_models
+import numpy as np
+
+from ledger.merkle import root_of_envelopes, root_of_models
 from protocol.messages import Reading, SettlementBatch, SettlementEntry, Trade
 from protocol.signing import Signed
 from protocol.tariff import Tariff
@@ -101,44 +103,56 @@ def build_batch(
         contracted[(t.buyer, t.slot)][0] += t.quantity_wh
         contracted[(t.seller, t.slot)][1] += t.quantity_wh
 
-    metered = {(r.message.meter_id, r.message.slot): r.message for r in period_readings}
-    held: list[tuple[str, int]] = []
+    # Deviations of every metered participant in every slot, as integer arrays (exact: Wh × µ€/kWh
+    # stays far below 2^63, and numpy's // floors like value_ueur).
+    index = {p: i for i, p in enumerate(metered_participants)}
+    n_slots = last_slot - first_slot + 1
+    shape = (len(metered_participants), n_slots)
+    bought, sold = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    imp, exp = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    has_reading = np.zeros(shape, bool)
+    for (p, slot), (b, s_) in contracted.items():
+        if p in index:
+            bought[index[p], slot - first_slot], sold[index[p], slot - first_slot] = b, s_
+    for r in period_readings:
+        m = r.message
+        if m.meter_id in index:
+            i, j = index[m.meter_id], m.slot - first_slot
+            imp[i, j], exp[i, j], has_reading[i, j] = m.import_wh, m.export_wh, True
+    held = [(metered_participants[i], first_slot + j) for i, j in zip(*np.nonzero(~has_reading),
+                                                                     strict=True)]
+    imp = np.where(has_reading, imp, bought)  # held: the purchase taken, the sale undelivered
+    exp = np.where(has_reading, exp, 0)
+
+    slots = range(first_slot, last_slot + 1)
+    short = np.array([tariff.imbalance_short(t) for t in slots], np.int64)
+    retail = np.array([tariff.retail(t) for t in slots], np.int64)
+    long_ = np.array([tariff.imbalance_long(t) for t in slots], np.int64)
+    feed_in = np.array([tariff.feed_in_price(t) for t in slots], np.int64)
+    fee_in = np.array([[supply_fee(p, t, "import") for t in slots] for p in metered_participants],
+                      np.int64).reshape(shape)
+    fee_out = np.array([[supply_fee(p, t, "export") for t in slots] for p in metered_participants],
+                       np.int64).reshape(shape)
+
+    net = bought - sold
+    dev = (imp - exp) - net
+    up, down = np.maximum(dev, 0), np.maximum(-dev, 0)
+    rev_up = np.minimum(up, np.maximum(-net, 0))  # a sale not delivered, bought back
+    rev_down = np.minimum(down, np.maximum(net, 0))  # a purchase not taken, sold back
+    pay = rev_up * short // 1000 + (up - rev_up) * retail // 1000
+    get = rev_down * long_ // 1000 + (down - rev_down) * feed_in // 1000
+    fee = up * fee_in // 1000 + down * fee_out // 1000
     sup = st[supplier]
-    for p in metered_participants:
-        for slot in range(first_slot, last_slot + 1):
-            bought, sold = contracted.get((p, slot), (0, 0))
-            reading = metered.get((p, slot))
-            if reading is None:
-                held.append((p, slot))
-                imp, exp = bought, 0
-            else:
-                imp, exp = reading.import_wh, reading.export_wh
-            s = st[p]
-            s.metered_import_wh += imp
-            s.metered_export_wh += exp
-            contracted_net = bought - sold
-            deviation = (imp - exp) - contracted_net
-            if deviation > 0:
-                reversal = min(deviation, max(-contracted_net, 0))
-                amount = value_ueur(reversal, tariff.imbalance_short(slot)) + value_ueur(
-                    deviation - reversal, tariff.retail(slot))
-                fee = value_ueur(deviation, supply_fee(p, slot, "import"))
-                s.imbalance_ueur -= amount
-                s.fees_ueur += fee
-                s.congestion_borne_ueur += fee
-                sup.imbalance_ueur += amount
-                fees += fee
-            elif deviation < 0:
-                reversal = min(-deviation, max(contracted_net, 0))
-                amount = value_ueur(reversal, tariff.imbalance_long(slot)) + value_ueur(
-                    -deviation - reversal, tariff.feed_in_price(slot))
-                fee = value_ueur(-deviation, supply_fee(p, slot, "export"))
-                s.imbalance_ueur += amount
-                s.fees_ueur += fee
-                s.congestion_borne_ueur += fee
-                sup.imbalance_ueur -= amount
-                fees += fee
-            s.imbalance_wh += deviation
+    for p, i in index.items():
+        s = st[p]
+        s.metered_import_wh += int(imp[i].sum())
+        s.metered_export_wh += int(exp[i].sum())
+        s.imbalance_wh += int(dev[i].sum())
+        s.imbalance_ueur += int(get[i].sum()) - int(pay[i].sum())
+        s.fees_ueur += int(fee[i].sum())
+        s.congestion_borne_ueur += int(fee[i].sum())
+    sup.imbalance_ueur += int(pay.sum()) - int(get.sum())
+    fees += int(fee.sum())
 
     entries = tuple(
         SettlementEntry(participant=p, delta_ueur=st[p].net_ueur)
@@ -154,7 +168,7 @@ def build_batch(
         entries=entries,
         fees_ueur=fees,
         trades_root=root_of_models(period_trades),
-        readings_root=root_of_models(period_readings),
+        readings_root=root_of_envelopes(period_readings),
         journal_hash=journal_hash,
         held=tuple(f"{p}@{s}" for p, s in held),
     )

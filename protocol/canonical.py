@@ -14,11 +14,19 @@ from pydantic import BaseModel
 DOMAIN = b"flexmarket/v1/"
 
 
+_PLAIN = (int, str, bool, type(None))
+
+
 def canonical_json(model: BaseModel) -> bytes:
     """The model's fields as canonical JSON bytes."""
-    return json.dumps(
-        model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    fields = model.__dict__
+    if not all(type(v) in _PLAIN for v in fields.values()):
+        fields = model.model_dump(mode="json")  # nested models, tuples: serialise them first
+    return _dumps(fields).encode()
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def signing_bytes(model: BaseModel) -> bytes:

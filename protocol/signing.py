@@ -15,7 +15,7 @@ from typing import Annotated, Generic, TypeVar
 
 import nacl.exceptions
 import nacl.signing
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, PrivateAttr, StringConstraints
 
 from protocol.canonical import canonical_json, sha256_hex, signing_bytes
 from protocol.errors import BadSignature, UnknownSigner
@@ -33,10 +33,21 @@ class Signed(BaseModel, Generic[M]):
 
     message: M
     signature: SignatureHex
+    _digest: str | None = PrivateAttr(default=None)
 
     def digest(self) -> str:
         """SHA-256 (hex) over the signed bytes and the signature: the envelope's identity."""
-        return sha256_hex(signing_bytes(self.message) + bytes.fromhex(self.signature))
+        private = self.__pydantic_private__  # direct: pydantic's attribute path is slow
+        if private["_digest"] is None:
+            private["_digest"] = sha256_hex(
+                signing_bytes(self.message) + bytes.fromhex(self.signature))
+        return private["_digest"]
+
+    def model_copy(self, *, update: dict | None = None, deep: bool = False):  # type: ignore[override]
+        """A copy never inherits the cached digest: its message or signature may differ."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._digest = None
+        return copy
 
     def to_json(self) -> bytes:
         """Canonical JSON of the whole envelope."""
@@ -85,7 +96,8 @@ class KeyPair:
         data = signing_bytes(message)
         signature = self.signing_key.sign(data).signature
         envelope = Signed[type(message)](message=message, signature=signature.hex())
-        return envelope, sha256_hex(data + signature)
+        envelope._digest = sha256_hex(data + signature)
+        return envelope, envelope._digest
 
 
 def verify_with_key(envelope: Signed, public_hex: str) -> None:

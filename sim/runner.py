@@ -131,6 +131,7 @@ class Simulation:
         self.pending: dict[int, dict] = {}
         self.unacknowledged: list[SignedReading] = []
         self.settled_trades = 0
+        self._fee_cache: dict[tuple[str, int, str], int] = {}
         self.settled_readings = 0
         self.settled_through_slot = scenario.first_slot - 1
 
@@ -149,11 +150,18 @@ class Simulation:
                 self.bidders[t.seller].on_fill(t.sell_order_id, t.slot, "sell", t.quantity_wh)
 
     def _supply_fee(self, participant: str, slot: int, direction: str) -> int:
-        """Posted congestion fee on supplier energy to (import) or from (export) a home."""
+        """Posted congestion fee on supplier energy to (import) or from (export) a home.
+
+        Asked only after the slot's gate has closed, when its prices can no longer change.
+        """
         zone = self.parts.zones[participant]
-        upstream = self.config.topology.upstream
-        src, dst = (upstream, zone) if direction == "import" else (zone, upstream)
-        return self.exchange.exchange.fee(src, dst, slot)
+        key = (zone, slot, direction)
+        fee = self._fee_cache.get(key)
+        if fee is None:
+            upstream = self.config.topology.upstream
+            src, dst = (upstream, zone) if direction == "import" else (zone, upstream)
+            fee = self._fee_cache[key] = self.exchange.exchange.fee(src, dst, slot)
+        return fee
 
     # ---- one day, in scheduled steps ---------------------------------------------------------
     def schedule_day(self, index: int) -> None:

@@ -96,3 +96,13 @@ def test_unparseable_input_is_an_invalid_message_not_a_crash():
     for raw in (b"", b"{", b"[]", b'{"message": {"type": "nope"}, "signature": "00"}'):
         with pytest.raises(InvalidMessage):
             parse_envelope(raw)
+
+
+def test_cached_digest_never_survives_a_changed_copy():
+    key = KeyPair.from_seed(b"k")
+    env = key.sign(_order())
+    original = env.digest()
+    changed = env.model_copy(update={"message": _order(quantity_wh=9)})
+    assert changed.digest() != original
+    assert env.digest() == original
+    assert parse_envelope(env.to_json()).digest() == original
