@@ -155,6 +155,23 @@ def key_at(account: address, kind: uint8, slot: uint256) -> bytes32:
 
 @view
 @external
+def key_history(account: address, kind: uint8) -> DynArray[KeyVersion, MAX_VERSIONS]:
+    """Every version of a key, oldest first (verifiers cache it instead of asking per slot)."""
+    return self.keys[account][kind]
+
+
+@view
+@external
+def revoked_from(account: address) -> uint256:
+    """First slot at which ``account`` is revoked; max_value(uint256) if it is not."""
+    revoked_plus_one: uint256 = self.status[account] >> 16
+    if revoked_plus_one == 0:
+        return max_value(uint256)
+    return revoked_plus_one - 1
+
+
+@view
+@external
 def meter_key_of(account: address) -> bytes32:
     assert self.status[account] != 0, "unknown participant"
     versions: DynArray[KeyVersion, MAX_VERSIONS] = self.keys[account][KIND_METER]

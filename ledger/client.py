@@ -357,5 +357,15 @@ class LedgerClient:
     def key_at(self, address: str, kind: str, slot: int) -> str:
         return self.registry.functions.key_at(address, KEY_KINDS[kind], slot).call().hex()
 
+    def key_history(self, address: str, kind: str) -> list[tuple[int, str]]:
+        """(from_slot, key hex) of every version of a key, oldest first."""
+        versions = self.registry.functions.key_history(address, KEY_KINDS[kind]).call()
+        return [(from_slot, key.hex()) for key, from_slot in versions]
+
+    def revoked_from(self, address: str) -> int | None:
+        """First revoked slot of ``address``, or None."""
+        slot = self.registry.functions.revoked_from(address).call()
+        return None if slot == 2**256 - 1 else slot
+
     def meter_key_of(self, address: str) -> str:
         return self.registry.functions.meter_key_of(address).call().hex()

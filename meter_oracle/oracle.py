@@ -55,6 +55,9 @@ class ReadingVerifier:
 
     meter_keys: dict[str, str]
     revoked: set[str] = field(default_factory=set)
+    # From the Registry: key versions (from_slot, key hex) and the slot a meter is revoked from.
+    key_versions: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    revoked_from: dict[str, int] = field(default_factory=dict)
     heads: dict[str, str] = field(default_factory=dict)
     accepted: dict[tuple[str, int], Reading] = field(default_factory=dict)
     accepted_envelopes: list[SignedReading] = field(default_factory=list)
@@ -66,24 +69,36 @@ class ReadingVerifier:
     def from_registry(cls, client, meters: dict[str, str]) -> ReadingVerifier:
         """Meter keys as the on-chain Registry holds them (``meters``: meter id → account).
 
-        A meter whose account is no longer active in the Registry is treated as revoked.
+        Each reading is checked with the key version valid at its slot; readings of slots from
+        a meter's revocation on are refused.
         """
-        keys, revoked = {}, set()
+        versions, revoked_from, latest = {}, {}, {}
         for meter_id, address in meters.items():
-            if client.role_of(address) == 0:
-                revoked.add(meter_id)
-                keys[meter_id] = "00" * 32
-            else:
-                keys[meter_id] = client.meter_key_of(address)
-        return cls(keys, revoked)
+            versions[meter_id] = client.key_history(address, "meter")
+            latest[meter_id] = versions[meter_id][-1][1]
+            slot = client.revoked_from(address)
+            if slot is not None:
+                revoked_from[meter_id] = slot
+        return cls(latest, key_versions=versions, revoked_from=revoked_from)
+
+    def key_for(self, meter_id: str, slot: int) -> str | None:
+        """The meter's public key (hex) valid at ``slot``."""
+        versions = self.key_versions.get(meter_id)
+        if versions is None:
+            return self.meter_keys.get(meter_id)
+        found = None
+        for from_slot, key in versions:
+            if from_slot <= slot:
+                found = key
+        return found
 
     def check(self, envelope: SignedReading, now: int) -> Reading:
         """Verify ``envelope`` at time ``now``; raise a VerificationError or Rejected, or accept."""
         r = envelope.message
-        key = self.meter_keys.get(r.meter_id)
+        key = self.key_for(r.meter_id, r.slot)
         if key is None:
             raise UnknownSigner(f"unregistered meter {r.meter_id!r}")
-        if r.meter_id in self.revoked:
+        if r.meter_id in self.revoked or r.slot >= self.revoked_from.get(r.meter_id, r.slot + 1):
             raise UnknownSigner(f"revoked meter {r.meter_id!r}")
         verify_with_key(envelope, key)
         if slot_start(r.slot + 1) > now:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from meter_oracle.intervals import IntervalBuilder, RegisterSample, RegisterWentBackwards
+from meter_oracle.intervals import Interval, IntervalBuilder, RegisterSample, RegisterWentBackwards
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
 from meter_oracle.simulated import SimulatedMeter
 from protocol.messages import Reading
@@ -128,10 +128,23 @@ def test_verifier_takes_meter_keys_from_the_chain_registry():
     forged = _chain(KeyPair.from_seed(b"someone else"), 2)
     assert not v.submit(forged[1], late)
 
-    client.revoke(sender, home.address)
+    # The meter gets a new key from slot S0 + 1: the old key still holds for slot S0 only.
+    new_key = KeyPair.from_seed(b"m1-new")
+    client.rotate_key(sender, home.address, "meter", new_key.public_hex, S0 + 1)
+    oracle = MeterOracle("m1", new_key, prev_hash=readings[0].digest())
+    after = oracle.sign(Interval(S0 + 1, 5, 0, 5, 0, False))
     v2 = ReadingVerifier.from_registry(client, {"m1": home.address})
-    assert not v2.submit(readings[0], late)
-    assert "revoked" in v2.rejections[-1][2]
+    assert v2.submit(readings[0], late)  # old key, old slot
+    assert not v2.submit(readings[1], late)  # old key after the rotation
+    assert "bad signature" in v2.rejections[-1][2]
+    assert v2.submit(after, late)  # new key
+
+    client.revoke(sender, home.address, S0 + 2)
+    v3 = ReadingVerifier.from_registry(client, {"m1": home.address})
+    assert v3.submit(readings[0], late) and v3.submit(after, late)  # before the revocation
+    later = oracle.sign(Interval(S0 + 2, 5, 0, 10, 0, False))
+    assert not v3.submit(later, late)
+    assert "revoked" in v3.rejections[-1][2]
 
 
 def test_lost_reading_resent_later_closes_the_chain():
