@@ -20,6 +20,7 @@ class RestingOrder:
     price: int
     remaining_wh: int
     seq: int
+    expires_at: int | None = None
 
 
 class Book:
@@ -48,6 +49,11 @@ class Book:
 
     def best_ask(self) -> RestingOrder | None:
         return self._top(self._asks)
+
+    def orders(self, side: str) -> list[RestingOrder]:
+        """Live orders on ``side`` ("buy" = bids), best first."""
+        heap = self._bids if side == "buy" else self._asks
+        return [o for _, _, o in sorted(heap) if o.remaining_wh > 0]
 
     def best(self, side: str) -> RestingOrder | None:
         """Best resting order on ``side`` ("buy" = bids)."""

@@ -1,8 +1,10 @@
 """The continuous double auction: a pure, deterministic state machine over signed messages.
 
-``Exchange.submit(envelope, now)`` verifies, validates and applies one message at virtual or wall
-time ``now`` (unix s) and returns an :class:`Ack`. A rejected message changes nothing. The same
-sequence of (now, envelope) pairs always yields the same trades: that sequence is the journal.
+``Exchange.submit(envelope, now)`` verifies the signature and applies the message at virtual or
+wall time ``now`` (unix s); ``Exchange.apply(message, now)`` is the same without the signature
+check, for a gateway that verified already. Both return an :class:`Ack`; a rejected message
+changes nothing. The same sequence of (now, message) pairs always yields the same trades: that
+sequence is the journal.
 
 Matching: one book per (slot, zone). An incoming order meets the best *effective* quote over all
 zones: for a buy at zone j, ask(i) + fee(i→j); for a sell at zone i, bid(j) − fee(i→j). The
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from market.book import Book, RestingOrder
 from market.config import MarketConfig
 from protocol.errors import FlexmarketError, Rejected
-from protocol.messages import Cancel, CongestionPrice, EscrowUpdate, Order, Trade
+from protocol.messages import Cancel, CongestionPrice, EscrowUpdate, Order, Replace, Trade
 from protocol.signing import KeyDirectory, Signed
 from protocol.units import slot_start, value_ueur, value_ueur_ceil
 
@@ -38,19 +40,6 @@ class Ack:
 
 
 @dataclass
-class _Quote:
-    """A candidate counterparty during matching: a resting order or the supplier."""
-
-    effective: int
-    seq: int
-    price: int
-    fee: int
-    zone: str
-    order: RestingOrder | None  # None = the supplier
-    cap_wh: int
-
-
-@dataclass
 class _Credit:
     escrow_ueur: int = 0
     settled_through_slot: int = -1
@@ -62,6 +51,10 @@ class _Credit:
         return self.escrow_ueur - self.committed_ueur - unsettled
 
 
+def _commitment(order: RestingOrder, remaining: int) -> int:
+    return value_ueur_ceil(remaining, max(order.price, 0)) if order.side == "buy" else 0
+
+
 class Exchange:
     """Books, nonces, congestion prices, capacities and escrow cover of one exchange."""
 
@@ -69,13 +62,27 @@ class Exchange:
         self.config = config
         self.directory = directory
         self._zones = config.topology.all_zones()
+        self._lv_zones = frozenset(config.topology.zones)
+        self._upstream = config.topology.upstream
+        self._points = config.topology.points
+        self._point_names = frozenset(p.name for p in self._points)
+        # flow change (per-mille) of every point for every zone pair, computed once
+        self._flow = {
+            (i, j): tuple((p.name, p.flow_change_permille(i, j)) for p in self._points
+                          if p.flow_change_permille(i, j))
+            for i in self._zones for j in self._zones
+        }
         self._books: dict[tuple[int, str], Book] = {}
         self._orders: dict[tuple[str, str], RestingOrder] = {}
+        self._orders_by_slot: dict[int, set[tuple[str, str]]] = {}
+        self._expiries: list[tuple[int, int, tuple[str, str]]] = []
         self._used_ids: set[tuple[str, str]] = set()
         self._nonces: dict[str, int] = {}
         self._prices: dict[tuple[str, int, str], int] = {}
         self._price_versions: dict[tuple[str, int, str], int] = {}
+        self._fees: dict[int, dict[tuple[str, str], int]] = {}  # slot → memo of fee(i, j)
         self._headroom: dict[tuple[str, int, str], int] = {}
+        self._capped_slots: set[int] = set()
         self._credit: dict[str, _Credit] = {}
         self._open_slots: list[int] = []
         self._open_slot_set: set[int] = set()
@@ -87,18 +94,31 @@ class Exchange:
     # ---- public API -------------------------------------------------------------------------
     def submit(self, envelope: Signed, now: int) -> Ack:
         """Verify and apply one signed message received at ``now``; never raises on bad input."""
+        msg = envelope.message
+        sender = getattr(msg, "sender", None)
         try:
-            return self._submit(envelope, now)
+            if sender is None:
+                raise Rejected(f"{type(msg).__name__} is not accepted by the exchange")
+            self.directory.verify(envelope, sender)
+        except FlexmarketError as exc:
+            return Ack(False, exc.reason)
+        return self.apply(msg, now)
+
+    def apply(self, msg, now: int) -> Ack:
+        """Apply one message whose signature was verified; never raises on bad input."""
+        try:
+            return self._apply(msg, now)
         except FlexmarketError as exc:
             return Ack(False, exc.reason)
 
     def advance(self, now: int) -> None:
-        """Move the exchange clock to ``now``: every slot whose gate has closed is expired.
+        """Move the exchange clock to ``now``: expired orders and closed gates are withdrawn.
 
         Time only moves forward; this is the only state change that is not a message's.
         """
         if now > self.clock:
             self.clock = now
+            self._expire(now)
             self._close_gates(now)
 
     def book(self, slot: int, zone: str) -> Book:
@@ -107,13 +127,15 @@ class Exchange:
 
     def fee(self, from_zone: str, to_zone: str, slot: int) -> int:
         """Congestion fee (µ€/kWh) on energy traded ``from_zone`` → ``to_zone`` in ``slot``."""
-        total = 0
-        for point in self.config.topology.points:
-            change = point.flow_change_permille(from_zone, to_zone)
-            if change:
+        memo = self._fees.setdefault(slot, {})
+        fee = memo.get((from_zone, to_zone))
+        if fee is None:
+            fee = 0
+            for name, change in self._flow[(from_zone, to_zone)]:
                 direction = "import" if change > 0 else "export"
-                total += self._prices.get((point.name, slot, direction), 0)
-        return total
+                fee += self._prices.get((name, slot, direction), 0)
+            memo[(from_zone, to_zone)] = fee
+        return fee
 
     def available_credit(self, participant: str) -> int:
         """Escrow (µ€) not yet committed to open bids or spent on unsettled purchases."""
@@ -129,14 +151,14 @@ class Exchange:
         return order if order is not None and order.remaining_wh > 0 else None
 
     # ---- dispatch ---------------------------------------------------------------------------
-    def _submit(self, envelope: Signed, now: int) -> Ack:
-        msg = envelope.message
+    def _apply(self, msg, now: int) -> Ack:
         sender = getattr(msg, "sender", None)
         if sender is None:
             raise Rejected(f"{type(msg).__name__} is not accepted by the exchange")
         if now < self.clock:
             raise Rejected(f"message time {now} is before the exchange clock {self.clock}")
-        self.directory.verify(envelope, sender)
+        if sender not in self.directory.keys:
+            raise Rejected(f"unknown participant {sender!r}")
         if msg.nonce <= self._nonces.get(sender, -1):
             raise Rejected(f"replayed nonce {msg.nonce} from {sender}")
         self.advance(now)
@@ -145,10 +167,15 @@ class Exchange:
             self._nonces[sender] = msg.nonce
             return Ack(True, trades=tuple(self._place(msg)))
         if isinstance(msg, Cancel):
-            order = self._check_cancel(msg, now)
+            order = self._check_open(msg.sender, msg.order_id, now)
             self._nonces[sender] = msg.nonce
             self._cancel(order)
             return Ack(True)
+        if isinstance(msg, Replace):
+            order = self._check_open(msg.sender, msg.order_id, now)
+            self._check_replace(order, msg)
+            self._nonces[sender] = msg.nonce
+            return Ack(True, trades=tuple(self._replace(order, msg)))
         if isinstance(msg, CongestionPrice):
             self._check_price(msg, now)
             self._nonces[sender] = msg.nonce
@@ -180,8 +207,10 @@ class Exchange:
             raise Rejected(f"slot {o.slot} is beyond the trading horizon")
         if o.zone != self.directory.zones.get(o.sender):
             raise Rejected(f"zone {o.zone!r} is not {o.sender}'s registered zone")
-        if o.zone not in self.config.topology.zones:
+        if o.zone not in self._lv_zones:
             raise Rejected(f"unknown zone {o.zone!r}")
+        if o.expires_at is not None and o.expires_at <= now:
+            raise Rejected("order expires before it arrives")
         if (o.sender, o.order_id) in self._used_ids:
             raise Rejected(f"duplicate order id {o.order_id!r}")
         if o.side == "buy":
@@ -190,18 +219,27 @@ class Exchange:
             if need > have:
                 raise Rejected(f"insufficient escrow: bid needs {need} µ€, {have} µ€ available")
 
-    def _check_cancel(self, c: Cancel, now: int) -> RestingOrder:
-        order = self._orders.get((c.sender, c.order_id))
+    def _check_open(self, sender: str, order_id: str, now: int) -> RestingOrder:
+        order = self._orders.get((sender, order_id))
         if order is None or order.remaining_wh <= 0:
-            raise Rejected(f"no open order {c.order_id!r}")
+            raise Rejected(f"no open order {order_id!r}")
         if now >= self._gate(order.slot):
             raise Rejected(f"gate closed for slot {order.slot}")
         return order
 
+    def _check_replace(self, order: RestingOrder, r: Replace) -> None:
+        if order.side == "buy":
+            extra = (value_ueur_ceil(r.quantity_wh, max(r.price, 0))
+                     - _commitment(order, order.remaining_wh))
+            have = self.available_credit(r.sender)
+            if extra > have:
+                raise Rejected(f"insufficient escrow: replace needs {extra} µ€ more, "
+                               f"{have} µ€ available")
+
     def _check_price(self, p: CongestionPrice, now: int) -> None:
         if self.directory.roles.get(p.sender) != "dso":
             raise Rejected("only the DSO may post congestion prices")
-        if p.point not in {cp.name for cp in self.config.topology.points}:
+        if p.point not in self._point_names:
             raise Rejected(f"unknown congestion point {p.point!r}")
         if now >= self._gate(p.slot):
             raise Rejected(f"gate closed for slot {p.slot}")
@@ -215,164 +253,235 @@ class Exchange:
             raise Rejected(f"unknown participant {e.participant!r}")
 
     # ---- state changes ----------------------------------------------------------------------
+    def _expire(self, now: int) -> None:
+        while self._expiries and self._expiries[0][0] <= now:
+            _, _, key = heapq.heappop(self._expiries)
+            order = self._orders.get(key)
+            if order is not None and order.expires_at is not None and order.expires_at <= now:
+                self._cancel(order)
+
     def _close_gates(self, now: int) -> None:
         """Expire every slot whose gate has closed: release the commitments of its orders."""
         while self._open_slots and now >= self._gate(self._open_slots[0]):
             slot = heapq.heappop(self._open_slots)
             self._open_slot_set.discard(slot)
+            for key in list(self._orders_by_slot.pop(slot, ())):
+                order = self._orders.get(key)
+                if order is not None:
+                    self._cancel(order)
             for zone in self._zones:
                 self._books.pop((slot, zone), None)
-            for key in [k for k, o in self._orders.items() if o.slot == slot]:
-                self._cancel(self._orders[key])
+            self._fees.pop(slot, None)
 
     def _post_price(self, p: CongestionPrice) -> None:
         key = (p.point, p.slot, p.direction)
         self._prices[key] = p.price
         self._price_versions[key] = p.version
+        self._fees.pop(p.slot, None)
         if p.capacity_wh is None:
             self._headroom.pop(key, None)
         else:
             self._headroom[key] = p.capacity_wh
+            self._capped_slots.add(p.slot)
 
     def _cancel(self, order: RestingOrder) -> None:
         sender = order.key[0]
         if order.side == "buy":
-            self._credit[sender].committed_ueur -= value_ueur_ceil(
-                order.remaining_wh, max(order.price, 0)
-            )
+            self._credit[sender].committed_ueur -= _commitment(order, order.remaining_wh)
         order.remaining_wh = 0
-        self._orders.pop(order.key, None)
+        self._forget(order)
+
+    def _forget(self, order: RestingOrder) -> None:
+        if self._orders.pop(order.key, None) is not None:
+            keys = self._orders_by_slot.get(order.slot)
+            if keys is not None:
+                keys.discard(order.key)
+
+    def _rest(self, order: RestingOrder) -> None:
+        self._orders[order.key] = order
+        self._orders_by_slot.setdefault(order.slot, set()).add(order.key)
+        self._books.setdefault((order.slot, order.zone), Book()).add(order)
+        if order.slot not in self._open_slot_set:
+            self._open_slot_set.add(order.slot)
+            heapq.heappush(self._open_slots, order.slot)
+        if order.expires_at is not None:
+            heapq.heappush(self._expiries, (order.expires_at, order.seq, order.key))
 
     def _place(self, o: Order) -> list[Trade]:
         key = (o.sender, o.order_id)
         self._used_ids.add(key)
         self._seq += 1
-        order = RestingOrder(key, o.side, o.slot, o.zone, o.price, o.quantity_wh, self._seq)
+        order = RestingOrder(key, o.side, o.slot, o.zone, o.price, o.quantity_wh, self._seq,
+                             o.expires_at)
+        if o.tif == "fok" and self._fillable(order) < o.quantity_wh:
+            return []  # fill-or-kill that cannot fill entirely: nothing happens but the nonce
         if o.side == "buy":
-            self._credit.setdefault(o.sender, _Credit()).committed_ueur += value_ueur_ceil(
-                o.quantity_wh, max(o.price, 0)
-            )
+            self._credit.setdefault(o.sender, _Credit()).committed_ueur += _commitment(
+                order, o.quantity_wh)
         trades = self._match(order)
         if order.remaining_wh > 0:
-            self._orders[key] = order
-            self._books.setdefault((o.slot, o.zone), Book()).add(order)
-            if o.slot not in self._open_slot_set:
-                self._open_slot_set.add(o.slot)
-                heapq.heappush(self._open_slots, o.slot)
+            if o.tif == "gtc":
+                self._rest(order)
+            elif order.side == "buy":  # IOC rest is cancelled: release its commitment
+                self._credit[o.sender].committed_ueur -= _commitment(order, order.remaining_wh)
         return trades
 
+    def _replace(self, order: RestingOrder, r: Replace) -> list[Trade]:
+        keeps_priority = r.price == order.price and r.quantity_wh <= order.remaining_wh
+        sender = order.key[0]
+        if order.side == "buy":
+            credit = self._credit[sender]
+            credit.committed_ueur -= _commitment(order, order.remaining_wh)
+        if keeps_priority:
+            order.remaining_wh = r.quantity_wh
+            if order.side == "buy":
+                credit.committed_ueur += _commitment(order, order.remaining_wh)
+            return []
+        order.remaining_wh = 0  # the old queue entry dies; a new one takes its place
+        self._forget(order)
+        self._seq += 1
+        new = RestingOrder(order.key, order.side, order.slot, order.zone, r.price,
+                           r.quantity_wh, self._seq, order.expires_at)
+        if new.side == "buy":
+            credit.committed_ueur += _commitment(new, new.remaining_wh)
+        trades = self._match(new)
+        if new.remaining_wh > 0:
+            self._rest(new)
+        return trades
+
+    # ---- matching ---------------------------------------------------------------------------
     def _capacity(self, from_zone: str, to_zone: str, slot: int) -> int:
         """Largest energy (Wh) tradable i → j before some posted capacity is exhausted."""
+        if slot not in self._capped_slots:
+            return UNLIMITED
         cap = UNLIMITED
-        for point in self.config.topology.points:
-            change = point.flow_change_permille(from_zone, to_zone)
-            if not change:
-                continue
-            direction = "import" if change > 0 else "export"
-            headroom = self._headroom.get((point.name, slot, direction))
+        for name, change in self._flow[(from_zone, to_zone)]:
+            headroom = self._headroom.get((name, slot, "import" if change > 0 else "export"))
             if headroom is not None:
                 cap = min(cap, headroom * 1000 // abs(change))
         return cap
 
     def _use_capacity(self, from_zone: str, to_zone: str, slot: int, wh: int) -> None:
-        for point in self.config.topology.points:
-            change = point.flow_change_permille(from_zone, to_zone)
-            if not change:
-                continue
-            key = (point.name, slot, "import" if change > 0 else "export")
+        if slot not in self._capped_slots:
+            return
+        for name, change in self._flow[(from_zone, to_zone)]:
+            key = (name, slot, "import" if change > 0 else "export")
             if key in self._headroom:
-                self._headroom[key] -= -(-wh * abs(change) // 1000)
-                self._headroom[key] = max(self._headroom[key], 0)
+                self._headroom[key] = max(self._headroom[key] - (-(-wh * abs(change) // 1000)), 0)
 
-    def _best_quote(self, incoming: RestingOrder) -> _Quote | None:
-        """The best effective counterparty quote over all zones, or None."""
+    def _candidates(self, incoming: RestingOrder):
+        """Each zone's best counterparty: (effective, seq, price, fee, zone, order|None, cap)."""
         buying = incoming.side == "buy"
-        opposite = "sell" if buying else "buy"
-        best: _Quote | None = None
+        slot = incoming.slot
+        out = []
         for zone in self._zones:
             seller_zone, buyer_zone = (zone, incoming.zone) if buying else (incoming.zone, zone)
-            cap = self._capacity(seller_zone, buyer_zone, incoming.slot)
+            cap = self._capacity(seller_zone, buyer_zone, slot)
             if cap <= 0:
                 continue
-            fee = self.fee(seller_zone, buyer_zone, incoming.slot)
-            book = self._books.get((incoming.slot, zone))
-            top = book.best(opposite) if book is not None else None
-            while top is not None and top.key[0] == incoming.key[0]:
-                self._cancel(top)  # self-trade prevention: the resting order is cancelled
-                top = book.best(opposite)
-            candidates = []
-            if top is not None:
-                candidates.append((top.price, top.seq, top))
-            if zone == self.config.topology.upstream:
+            fee = self.fee(seller_zone, buyer_zone, slot)
+            book = self._books.get((slot, zone))
+            if book is not None:
+                top = book.best_ask() if buying else book.best_bid()
+                while top is not None and top.key[0] == incoming.key[0]:
+                    self._cancel(top)  # self-trade prevention: the resting order is cancelled
+                    top = book.best_ask() if buying else book.best_bid()
+                if top is not None:
+                    eff = top.price + fee if buying else top.price - fee
+                    out.append((eff, top.seq, top.price, fee, zone, top, cap))
+            if zone == self._upstream:
                 tariff = self.config.tariff
-                price = tariff.retail(incoming.slot) if buying else tariff.feed_in_price(
-                    incoming.slot
-                )
-                candidates.append((price, SUPPLIER_SEQ, None))
-            for price, seq, order in candidates:
-                effective = price + fee if buying else price - fee
-                quote = _Quote(effective, seq, price, fee, zone, order, cap)
-                if best is None or _better(quote, best, buying):
-                    best = quote
-        return best
+                price = tariff.retail(slot) if buying else tariff.feed_in_price(slot)
+                eff = price + fee if buying else price - fee
+                out.append((eff, SUPPLIER_SEQ, price, fee, zone, None, cap))
+        return out
 
     def _match(self, incoming: RestingOrder) -> list[Trade]:
         trades: list[Trade] = []
         buying = incoming.side == "buy"
         while incoming.remaining_wh > 0:
-            q = self._best_quote(incoming)
-            if q is None:
+            cands = self._candidates(incoming)
+            if not cands:
                 break
-            if buying and incoming.price < q.effective:
-                break
-            if not buying and incoming.price > q.effective:
-                break
-            resting_left = q.order.remaining_wh if q.order is not None else UNLIMITED
-            qty = min(incoming.remaining_wh, resting_left, q.cap_wh)
-            counterparty = q.order.key if q.order is not None else (self.config.supplier, "")
-            seller_zone, buyer_zone = (q.zone, incoming.zone) if buying else (incoming.zone, q.zone)
-            # The resting side trades at its limit; for a resting bid the seller gets bid − fee.
-            price = q.price if buying else q.price - q.fee
+            if buying:
+                eff, _, price, fee, zone, resting, cap = min(cands, key=lambda c: (c[0], c[1]))
+                if incoming.price < eff:
+                    break
+            else:
+                eff, _, price, fee, zone, resting, cap = min(cands, key=lambda c: (-c[0], c[1]))
+                if incoming.price > eff:
+                    break
+            left = resting.remaining_wh if resting is not None else UNLIMITED
+            qty = min(incoming.remaining_wh, left, cap)
+            counterparty = resting.key if resting is not None else (self.config.supplier, "")
+            seller_zone, buyer_zone = (zone, incoming.zone) if buying else (incoming.zone, zone)
             buyer, seller = (incoming.key, counterparty) if buying else (counterparty, incoming.key)
             trade = Trade(
-                seq=self._trade_seq,
-                slot=incoming.slot,
-                buyer=buyer[0],
-                seller=seller[0],
-                buy_order_id=buyer[1],
-                sell_order_id=seller[1],
-                buyer_zone=buyer_zone,
-                seller_zone=seller_zone,
-                quantity_wh=qty,
-                price=price,
-                fee=q.fee,
-                aggressor=incoming.side,
+                seq=self._trade_seq, slot=incoming.slot, buyer=buyer[0], seller=seller[0],
+                buy_order_id=buyer[1], sell_order_id=seller[1], buyer_zone=buyer_zone,
+                seller_zone=seller_zone, quantity_wh=qty,
+                # the resting side trades at its limit; for a resting bid the seller gets bid − fee
+                price=price if buying else price - fee, fee=fee, aggressor=incoming.side,
             )
             self._trade_seq += 1
             self._fill(incoming, qty, trade)
-            if q.order is not None:
-                self._fill(q.order, qty, trade)
+            if resting is not None:
+                self._fill(resting, qty, trade)
             self._use_capacity(seller_zone, buyer_zone, incoming.slot, qty)
             trades.append(trade)
             self.trades.append(trade)
         return trades
 
+    def _fillable(self, incoming: RestingOrder) -> int:
+        """How much of ``incoming`` would fill now (for fill-or-kill), without changing state.
+
+        Walks every acceptable quote in matching order and uses capacity headroom exactly as
+        matching would (paths through the same congestion point share its headroom).
+        """
+        buying = incoming.side == "buy"
+        slot = incoming.slot
+        quotes = []
+        for zone in self._zones:
+            seller_zone, buyer_zone = (zone, incoming.zone) if buying else (incoming.zone, zone)
+            fee = self.fee(seller_zone, buyer_zone, slot)
+            book = self._books.get((slot, zone))
+            offers = [] if book is None else [
+                (o.price, o.seq, o.remaining_wh) for o in book.orders("sell" if buying else "buy")
+                if o.key[0] != incoming.key[0]]
+            if zone == self._upstream:
+                tariff = self.config.tariff
+                price = tariff.retail(slot) if buying else tariff.feed_in_price(slot)
+                offers.append((price, SUPPLIER_SEQ, UNLIMITED))
+            for price, seq, qty in offers:
+                eff = price + fee if buying else price - fee
+                if (incoming.price >= eff) if buying else (incoming.price <= eff):
+                    quotes.append((eff if buying else -eff, seq, qty, seller_zone, buyer_zone))
+        headroom = dict(self._headroom)
+        need = incoming.remaining_wh
+        for _, _, qty, seller_zone, buyer_zone in sorted(quotes):
+            if need <= 0:
+                break
+            take = min(need, qty)
+            if slot in self._capped_slots:
+                for name, change in self._flow[(seller_zone, buyer_zone)]:
+                    key = (name, slot, "import" if change > 0 else "export")
+                    if key in headroom:
+                        take = min(take, headroom[key] * 1000 // abs(change))
+                for name, change in self._flow[(seller_zone, buyer_zone)]:
+                    key = (name, slot, "import" if change > 0 else "export")
+                    if key in headroom:
+                        headroom[key] = max(headroom[key] - (-(-take * abs(change) // 1000)), 0)
+            need -= take
+        return incoming.remaining_wh - need
+
     def _fill(self, order: RestingOrder, qty: int, trade: Trade) -> None:
         sender = order.key[0]
         if order.side == "buy":
             credit = self._credit.setdefault(sender, _Credit())
-            before = value_ueur_ceil(order.remaining_wh, max(order.price, 0))
-            after = value_ueur_ceil(order.remaining_wh - qty, max(order.price, 0))
-            credit.committed_ueur -= before - after
+            credit.committed_ueur -= (_commitment(order, order.remaining_wh)
+                                      - _commitment(order, order.remaining_wh - qty))
             paid = value_ueur(qty, trade.price) + value_ueur(qty, trade.fee)
             credit.spent_by_slot[trade.slot] = credit.spent_by_slot.get(trade.slot, 0) + paid
         order.remaining_wh -= qty
         if order.remaining_wh <= 0:
-            self._orders.pop(order.key, None)
-
-
-def _better(a: _Quote, b: _Quote, buying: bool) -> bool:
-    """Is quote ``a`` preferred to ``b`` by an incoming buy (lower) or sell (higher)?"""
-    if a.effective != b.effective:
-        return a.effective < b.effective if buying else a.effective > b.effective
-    return a.seq < b.seq
+            self._forget(order)

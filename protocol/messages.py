@@ -33,6 +33,9 @@ class Order(Message):
 
     ``price`` is the limit in µ€/kWh: the most a buyer pays including congestion fees, the least a
     seller receives after them. ``quantity_wh`` is the energy to buy or sell in the slot.
+    ``tif``: good till cancelled (rests until filled, cancelled, expired or the gate closes),
+    immediate-or-cancel (the rest is cancelled), fill-or-kill (all at once or nothing).
+    ``expires_at`` (unix s) withdraws a resting order earlier than the gate.
     """
 
     type: Literal["order"] = "order"
@@ -42,6 +45,23 @@ class Order(Message):
     slot: Slot
     zone: ParticipantId
     side: Literal["buy", "sell"]
+    quantity_wh: WhPositive
+    price: Price
+    tif: Literal["gtc", "ioc", "fok"] = "gtc"
+    expires_at: Annotated[int, Field(ge=0)] | None = None
+
+
+class Replace(Message):
+    """Changes a resting order's remaining quantity and/or price.
+
+    The order keeps its time priority only if the price is unchanged and the quantity does not
+    grow; otherwise it goes to the back of the queue at its (new) price.
+    """
+
+    type: Literal["replace"] = "replace"
+    sender: ParticipantId
+    nonce: Nonce
+    order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
     quantity_wh: WhPositive
     price: Price
 
@@ -162,6 +182,6 @@ class SettlementBatch(Message):
 
 #: Messages a participant signs and sends.
 SentMessage = Annotated[
-    Order | Cancel | CongestionPrice | EscrowUpdate | Reading,
+    Order | Cancel | Replace | CongestionPrice | EscrowUpdate | Reading,
     Field(discriminator="type"),
 ]

@@ -6,7 +6,7 @@ import pytest
 
 from market.engine import Exchange
 from market.journal import JournaledExchange, load_journal, replay
-from protocol.messages import Cancel, CongestionPrice, EscrowUpdate, Order
+from protocol.messages import Cancel, CongestionPrice, EscrowUpdate, Order, Replace
 from protocol.signing import Signed
 from protocol.units import slot_start
 
@@ -32,10 +32,10 @@ class Harness:
     def send(self, sender, cls, now=NOW, **kw):
         return self.ex.submit(self.env(sender, cls, **kw), now)
 
-    def order(self, sender, oid, side, qty, price, zone=None, slot=SLOT, now=NOW):
+    def order(self, sender, oid, side, qty, price, zone=None, slot=SLOT, now=NOW, **extra):
         zone = zone or self.ex.directory.zones[sender]
         return self.send(sender, Order, now=now, order_id=oid, slot=slot, zone=zone, side=side,
-                         quantity_wh=qty, price=price)
+                         quantity_wh=qty, price=price, **extra)
 
 
 @pytest.fixture()
@@ -272,3 +272,51 @@ def test_journal_replays_to_the_identical_tape(config, directory, keys, tmp_path
     cfg, d, entries = load_journal(tmp_path / "journal.jsonl")
     assert replay(cfg, d, entries) == tape
     assert replay(config, directory, jx.journal.envelopes()) == tape
+
+
+def test_replace_keeps_priority_only_when_price_same_and_size_not_growing(h, config):
+    retail = config.tariff.retail(SLOT)
+    h.order("a", "a1", "sell", 100, 150_000)
+    h.order("b", "b1", "sell", 100, 150_000)
+    assert h.send("a", Replace, order_id="a1", quantity_wh=60, price=150_000).accepted
+    (t,) = h.order("c", "c1", "buy", 50, retail).trades
+    assert t.seller == "a"  # shrinking kept a's place at the head of the queue
+    assert h.send("a", Replace, order_id="a1", quantity_wh=200, price=150_000).accepted
+    (t,) = h.order("d", "d1", "buy", 50, retail).trades
+    assert t.seller == "b"  # growing sent a to the back
+    ack = h.send("b", Replace, order_id="b1", quantity_wh=50, price=100_000)
+    assert ack.accepted and ack.trades == ()  # a better price, but nothing to meet
+    (t,) = h.order("c", "c2", "buy", 10, retail).trades
+    assert (t.seller, t.price) == ("b", 100_000)
+
+
+def test_replace_that_crosses_trades_at_once(h):
+    h.order("a", "a1", "buy", 100, 100_000)
+    h.order("c", "c1", "sell", 100, 150_000)
+    ack = h.send("a", Replace, order_id="a1", quantity_wh=100, price=160_000)
+    assert [(t.seller, t.price, t.quantity_wh) for t in ack.trades] == [("c", 150_000, 100)]
+
+
+def test_ioc_never_rests_and_fok_fills_all_or_nothing(h, config):
+    h.order("c", "c1", "sell", 100, 150_000)
+    ioc = h.order("a", "a1", "buy", 300, 160_000, tif="ioc")
+    assert sum(t.quantity_wh for t in ioc.trades) == 100
+    assert h.ex.open_order("a", "a1") is None
+    h.order("c", "c2", "sell", 100, 150_000)
+    fok = h.order("b", "b1", "buy", 300, 160_000, tif="fok")
+    assert fok.accepted and fok.trades == ()  # 100 on offer: nothing happens
+    assert h.ex.open_order("c", "c2").remaining_wh == 100
+    full = h.order("b", "b2", "buy", 100, 160_000, tif="fok")
+    assert sum(t.quantity_wh for t in full.trades) == 100
+    retail = config.tariff.retail(SLOT)
+    supplied = h.order("d", "d1", "buy", 10_000, retail, tif="fok")  # the supplier has depth
+    assert sum(t.quantity_wh for t in supplied.trades) == 10_000
+
+
+def test_orders_expire_at_their_time(h, config):
+    h.order("c", "c1", "sell", 100, 150_000, expires_at=NOW + 60)
+    h.ex.advance(NOW + 60)
+    (t,) = h.order("a", "a1", "buy", 100, config.tariff.retail(SLOT), now=NOW + 60).trades
+    assert t.seller == "supplier"
+    late = h.order("b", "b1", "sell", 100, 150_000, now=NOW + 61, expires_at=NOW + 61)
+    assert not late.accepted and "expires before it arrives" in late.reason
