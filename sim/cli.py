@@ -67,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Ethereum JSON-RPC URL instead of the embedded chain")
     sim.add_argument("--no-audit", action="store_true", help="skip the journal replay audit")
     meter_feed.add_parser(meter_cli.add_parser(sub))
+    exchange = sub.add_parser("exchange", help="the exchange service of one LV substation")
+    xsub = exchange.add_subparsers(dest="exchange_command", required=True)
+    init = xsub.add_parser("init", help="write the market file of the default scenario")
+    init.add_argument("--homes", type=_int_at_least(1), default=184)
+    init.add_argument("--seed", type=_int_at_least(0), default=0)
+    init.add_argument("--out", type=Path, default=Path("market.json"))
+    run = xsub.add_parser("run", help="run the exchange over HTTP, journaled")
+    run.add_argument("--journal", type=Path, default=Path("exchange-journal.jsonl"))
+    run.add_argument("--market", type=Path, default=None,
+                     help="market file to start a new journal from (see exchange init)")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=_int_at_least(1), default=8600)
     ledger = sub.add_parser("ledger", help="the ledger: serve the embedded chain")
     lsub = ledger.add_subparsers(dest="ledger_command", required=True)
     serve = lsub.add_parser("serve", help="serve the embedded chain over JSON-RPC")
@@ -117,6 +129,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0 if all(v is not False for v in summary["invariants"].values()) else 1
 
 
+def cmd_exchange_init(args: argparse.Namespace) -> int:
+    """The market file (config + key directory) of the default scenario's exchange."""
+    import json
+
+    from market.config import MarketConfig
+    from market.journal import Journal
+    from sim.participants import make_participants
+    from sim.scenario import default_scenario
+
+    sc = default_scenario(homes=args.homes, seed=args.seed)
+    config = MarketConfig(gate_closure_s=sc.gate_closure_s, tariff=sc.tariff,
+                          topology=sc.grid.topology())
+    header = Journal(config, make_participants(sc).directory()).header()
+    args.out.write_text(json.dumps(header, indent=1, sort_keys=True))
+    print(f"wrote {args.out}: {args.homes} homes, seed {args.seed}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -127,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
             return meter_cli.cmd_read(args)
         if args.command == "meter" and args.meter_command == "simulate":
             return meter_feed.cmd_simulate(args)
+        if args.command == "exchange" and args.exchange_command == "init":
+            return cmd_exchange_init(args)
+        if args.command == "exchange" and args.exchange_command == "run":
+            from market.service import serve as serve_exchange
+
+            serve_exchange(args.journal, args.market, args.host, args.port)
+            return 0
         if args.command == "ledger" and args.ledger_command == "serve":
             from ledger.serve import serve
 
