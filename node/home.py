@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node.assets import Appliance, ElectricVehicle, HeatPump
+
 
 @dataclass(frozen=True)
 class Battery:
@@ -38,6 +40,14 @@ class HomeConfig:
     pv_kwp: float = 0.0
     pv_profile: str = ""
     battery: Battery | None = None
+    ev: ElectricVehicle | None = None
+    heat_pump: HeatPump | None = None
+    appliances: tuple[Appliance, ...] = ()
+
+    @property
+    def flexible(self) -> bool:
+        """Has assets beyond a battery, which the MILP planner schedules."""
+        return self.ev is not None or self.heat_pump is not None or bool(self.appliances)
 
 
 def self_consumption(

@@ -25,17 +25,19 @@ class Plan:
     battery_wh: np.ndarray  # + = charging
     net_wh: np.ndarray  # load − pv + battery; + = import from the grid
     firm_wh: np.ndarray  # the part of net_wh the home is sure of (same sign, smaller magnitude)
-
+    end_soc_wh: float = 0.0  # planned battery state of charge at the day's end
+    end_indoor_c: float | None = None  # planned indoor temperature at the day's end
 
 def plan_day(home: HomeConfig, first_slot: int, load_fc: np.ndarray, pv_fc: np.ndarray,
              soc_wh: float, uncertainty_wh: np.ndarray | None = None) -> Plan:
     """Plan one day from forecasts, their uncertainty (Wh per slot) and the battery's SoC."""
     base = load_fc.astype(np.int64) - pv_fc.astype(np.int64)
+    end_soc = soc_wh
     if home.battery is not None:
-        battery, _ = self_consumption(base, home.battery, soc_wh)
+        battery, end_soc = self_consumption(base, home.battery, soc_wh)
     else:
         battery = np.zeros_like(base)
     net = base + battery
     margin = np.zeros_like(net) if uncertainty_wh is None else uncertainty_wh.astype(np.int64)
     firm = np.sign(net) * np.maximum(np.abs(net) - margin, 0)
-    return Plan(first_slot, load_fc, pv_fc, battery, net, firm)
+    return Plan(first_slot, load_fc, pv_fc, battery, net, firm, end_soc)

@@ -14,6 +14,7 @@ from pathlib import Path
 from meter_oracle import cli as meter_cli
 from protocol.errors import FlexmarketError
 from sim import meter_feed
+from sim.presets import PRESETS
 
 
 def _int_at_least(minimum: int):
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--start", type=_date, default=None, help="first day, YYYY-MM-DD (2016-05-26)")
     sim.add_argument("--transformer-kva", type=_positive_float, default=None,
                      help="transformer rating (160 kVA × homes/184)")
+    sim.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                     help="one of the 12 smart-grid presets (assets planned by the MILP planner)")
     sim.add_argument("--profiles", choices=("simbench", "synthetic"), default="simbench",
                      help="real SimBench profiles (default) or the seeded synthetic generator")
     sim.add_argument("--out", type=Path, default=Path("report"), help="report folder (report/)")
@@ -97,14 +100,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from sim.profiles import simbench_profiles, synthetic_profiles
     from sim.report import print_summary, write_report
     from sim.runner import run_simulation
-    from sim.scenario import DEFAULT_START, default_scenario
+    from sim.scenario import DEFAULT_START, default_scenario, preset_scenario
 
     console = Console(stderr=True)
     if args.out.exists() and not args.out.is_dir():
         raise FlexmarketError(f"--out {args.out} exists and is not a folder")
-    scenario = default_scenario(homes=args.homes, days=args.days, seed=args.seed,
-                                start=args.start or DEFAULT_START,
-                                transformer_kva=args.transformer_kva)
+    if args.preset:
+        scenario = preset_scenario(args.preset, homes=args.homes, days=args.days, seed=args.seed,
+                                   start=args.start or DEFAULT_START,
+                                   transformer_kva=args.transformer_kva)
+    else:
+        scenario = default_scenario(homes=args.homes, days=args.days, seed=args.seed,
+                                    start=args.start or DEFAULT_START,
+                                    transformer_kva=args.transformer_kva)
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[phase]}"),
                   TimeElapsedColumn(), console=console) as progress:

@@ -30,6 +30,7 @@ from meter_oracle.simulated import SimulatedMeter
 from node.bidder import Bidder
 from node.forecast import mean_absolute_error, same_slot_mean, same_slot_spread
 from node.home import self_consumption
+from node.milp import HomeAssets, MilpPlan, plan_home
 from node.planner import Plan, plan_day
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
@@ -38,7 +39,7 @@ from sim.chain_setup import ChainContext, bring_up
 from sim.clock import VirtualClock
 from sim.participants import DSO, OPERATOR, SUPPLIER, Participants, make_participants
 from sim.profiles import Profiles
-from sim.scenario import Scenario, home_day_wh
+from sim.scenario import Scenario, home_day_wh, outdoor_temperature_c
 
 Progress = Callable[[str, int, int], None]
 #: Test hook: sees a day's signed readings before verification and returns what is delivered.
@@ -129,6 +130,7 @@ class Simulation:
                                 self.verifier)
         self.clock = VirtualClock(slot_start(scenario.first_slot) - DAY_SECONDS)
         self.pending: dict[int, dict] = {}
+        self.indoor: dict[str, float] = {}
         self.unacknowledged: list[SignedReading] = []
         self.settled_trades = 0
         self._fee_cache: dict[tuple[str, int, str], int] = {}
@@ -181,14 +183,24 @@ class Simulation:
         day = sc.start_day + index
         first = day * SLOTS_PER_DAY
         plans: dict[str, Plan] = {}
+        milp_plans: dict[str, MilpPlan] = {}
         actual: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         load_err, pv_err = [], []
+        # Day D is planned while D−1 is still to be delivered: start from D−1's planned end.
+        previous = self.pending.get(index - 1, {}).get("plans", {})
         for h in sc.homes:
+            before = previous.get(h.home_id)
+            soc = self.soc[h.home_id] if before is None else before.end_soc_wh
+            indoor = self.indoor.get(h.home_id) if before is None else before.end_indoor_c
             past_load = np.stack([d[0] for d in self.history[h.home_id]])
             past_pv = np.stack([d[1] for d in self.history[h.home_id]])
             load_fc, pv_fc = same_slot_mean(past_load), same_slot_mean(past_pv)
             spread = same_slot_spread(past_load) + same_slot_spread(past_pv)
-            plans[h.home_id] = plan_day(h, first, load_fc, pv_fc, self.soc[h.home_id], spread)
+            if sc.planner == "milp" and (h.flexible or h.battery is not None):
+                plans[h.home_id], milp_plans[h.home_id] = self._milp_plan(
+                    h, first, load_fc, pv_fc, spread, day, soc, indoor)
+            else:
+                plans[h.home_id] = plan_day(h, first, load_fc, pv_fc, soc, spread)
             actual[h.home_id] = home_day_wh(h, self.profiles, day)
             load_err.append(mean_absolute_error(load_fc, actual[h.home_id][0]))
             pv_err.append(mean_absolute_error(pv_fc, actual[h.home_id][1]))
@@ -204,11 +216,29 @@ class Simulation:
                 sender=OPERATOR, nonce=self.operator_nonce, participant=h.home_id,
                 escrow_ueur=escrow, settled_through_slot=self.settled_through_slot)), now)
         self.pending[index] = {
-            "first": first, "plans": plans, "actual": actual, "prognosis": prognosis,
+            "first": first, "plans": plans, "milp": milp_plans, "actual": actual,
+            "prognosis": prognosis,
             "postings": postings, "load_mae": float(np.mean(load_err)),
             "pv_mae": float(np.mean(pv_err)),
         }
         self.progress("plan", index, sc.days)
+
+    def _milp_plan(self, h, first: int, load_fc, pv_fc, spread, day: int, soc: float,
+                   indoor: float | None) -> tuple[Plan, MilpPlan]:
+        """A flexible home's day from the MILP planner, at its supply-contract prices."""
+        tariff = self.sc.tariff
+        buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
+        sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
+        assets = HomeAssets(battery=h.battery, ev=h.ev, heat_pump=h.heat_pump,
+                            appliances=h.appliances)
+        mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
+                       outdoor_c=outdoor_temperature_c(day), indoor_c=indoor)
+        net = np.rint(mp.net_wh).astype(np.int64)
+        firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
+        end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
+        plan = Plan(first, load_fc, pv_fc, np.rint(mp.battery_wh).astype(np.int64), net, firm,
+                    float(mp.soc_wh[-1]) if h.battery is not None else 0.0, end_indoor)
+        return plan, mp
 
     def _open(self, index: int) -> None:
         """Opening orders for all slots of the day, homes in a seeded random order."""
@@ -242,14 +272,31 @@ class Simulation:
         day = self.pending.pop(index)
         first = day["first"]
         actual_net: dict[str, np.ndarray] = {}
+        consumption: dict[str, np.ndarray] = {}
         for h in sc.homes:
             load, pv = day["actual"][h.home_id]
-            base = load - pv
-            if h.battery is not None:
-                bat, self.soc[h.home_id] = self_consumption(base, h.battery, self.soc[h.home_id])
+            mp = day["milp"].get(h.home_id)
+            if mp is not None:  # the planned schedules run; load and PV are what they are
+                pv_cap = np.where(mp.pv_used_wh < day["plans"][h.home_id].pv_wh - 0.5,
+                                  np.rint(mp.pv_used_wh), pv).astype(np.int64)
+                used_pv = np.minimum(pv, pv_cap)
+                assets = np.rint(mp.ev_wh + mp.heat_pump_wh + mp.appliance_wh).astype(np.int64)
+                bat = np.rint(mp.battery_wh).astype(np.int64)
+                actual_net[h.home_id] = load + assets + bat - used_pv
+                consumption[h.home_id] = load + assets
+                if h.battery is not None:
+                    self.soc[h.home_id] = float(mp.soc_wh[-1])
+                if h.heat_pump is not None:
+                    self.indoor[h.home_id] = float(mp.indoor_c[-1])
             else:
-                bat = np.zeros_like(base)
-            actual_net[h.home_id] = base + bat
+                base = load - pv
+                if h.battery is not None:
+                    bat, self.soc[h.home_id] = self_consumption(base, h.battery,
+                                                                self.soc[h.home_id])
+                else:
+                    bat = np.zeros_like(base)
+                actual_net[h.home_id] = base + bat
+                consumption[h.home_id] = load
             self.history[h.home_id] = [*self.history[h.home_id][1:], (load, pv)]
         flow = sc.grid.transformer_flow_wh(actual_net)
 
@@ -302,7 +349,7 @@ class Simulation:
         self.result.days.append(DayRecord(
             day=first // SLOTS_PER_DAY, first_slot=first, plans=day["plans"],
             actual_net_wh=actual_net,
-            actual_load_wh={k: v[0] for k, v in day["actual"].items()},
+            actual_load_wh=consumption,
             actual_pv_wh={k: v[1] for k, v in day["actual"].items()},
             prognosis_wh=day["prognosis"], transformer_flow_wh=flow, metered_flow_wh=metered,
             posted_prices=[e.message for e in day["postings"]], settlement=settlement,

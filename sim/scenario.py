@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dso.grid import LVGrid
+from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery, HomeConfig
 from protocol.tariff import Tariff, two_rate_tariff
 from protocol.units import SLOTS_PER_DAY
-from sim.profiles import HOUSEHOLD_PROFILES, PV_PROFILES, Profiles
+from sim.profiles import HOUSEHOLD_PROFILES, PROFILE_YEAR_START, PV_PROFILES, Profiles
 
 DEFAULT_START = dt.date(2016, 5, 26)  # a sunny late-spring day in the profile year
 
@@ -42,6 +43,7 @@ class Scenario:
     gate_closure_s: int = 900
     escrow_per_home_ueur: int = 100_000_000
     forecast_noise: float = field(default=0.0)
+    planner: str = "rule"  # "rule": greedy battery; "milp": every flexible home runs the MILP
 
     @property
     def first_slot(self) -> int:
@@ -100,6 +102,69 @@ def default_scenario(
         days=days,
         seed=seed,
     )
+
+
+def preset_scenario(
+    preset: str,
+    homes: int = 184,
+    days: int = 1,
+    seed: int = 0,
+    start: dt.date = DEFAULT_START,
+    transformer_kva: float | None = None,
+) -> Scenario:
+    """The default grid with the assets of one of the 12 presets, planned by the MILP planner.
+
+    Per home, seeded: PV 4–8 kWp; batteries 5–10 kWh (PV homes first); EVs home from 17:00–19:30
+    needing 6–14 kWh by midnight (7.4 kW charger); heat pumps of 3 kW in a house with τ = 30 h;
+    smart appliances are a dishwasher (evening to midnight) and a washing machine (07:00–20:00).
+    """
+    from sim.presets import PRESETS
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    base = default_scenario(homes, days, seed, start, transformer_kva,
+                            Penetration(pv=0, battery_of_pv=0))
+    rng = np.random.default_rng(seed + 1000)
+    n = len(base.homes)
+    order = rng.permutation(n)
+    pv_homes = set(order[: round(p.pv * n)].tolist())
+    # batteries: PV homes first, then others if the share is larger than PV's
+    by_pv = sorted(range(n), key=lambda i: (i not in pv_homes, rng.random()))
+    battery_homes = set(by_pv[: round(p.battery * n)])
+    ev_homes = set(rng.permutation(n)[: round(p.ev * n)].tolist())
+    hp_homes = set(rng.permutation(n)[: round(p.heat_pump * n)].tolist())
+    sa_homes = set(rng.permutation(n)[: round(p.smart_appliances * n)].tolist())
+    homes_out = []
+    for i, h in enumerate(base.homes):
+        cap = int(rng.choice([5000, 7500, 10000]))
+        homes_out.append(HomeConfig(
+            home_id=h.home_id, zone=h.zone, annual_kwh=h.annual_kwh, load_profile=h.load_profile,
+            pv_kwp=float(np.round(rng.uniform(4.0, 8.0), 1)) if i in pv_homes else 0.0,
+            pv_profile=str(rng.choice(PV_PROFILES)) if i in pv_homes else "",
+            battery=Battery(cap, cap // 2, initial_soc=0.3) if i in battery_homes else None,
+            ev=ElectricVehicle(arrival=int(rng.integers(68, 79)), departure=96,
+                               energy_wh=int(rng.integers(6, 15)) * 1000)
+            if i in ev_homes else None,
+            heat_pump=HeatPump() if i in hp_homes else None,
+            appliances=(Appliance("dishwasher", (400, 400, 300, 100), 76, 96),
+                        Appliance("washer", (500, 500, 200, 200), 28, 80))
+            if i in sa_homes else (),
+        ))
+    base.homes = homes_out
+    base.grid = LVGrid(base.grid.transformer_kva, base.grid.feeders,
+                       {h.home_id: h.zone for h in homes_out})
+    base.name = preset
+    base.planner = "milp"
+    return base
+
+
+def outdoor_temperature_c(day: int) -> np.ndarray:
+    """A seasonal, diurnal outdoor temperature (°C per slot) for heat-pump homes."""
+    doy = (day - PROFILE_YEAR_START) % 366
+    hour = np.arange(SLOTS_PER_DAY) / 4
+    return (10 + 8 * np.sin(2 * np.pi * (doy - 110) / 365)
+            + 4 * np.sin(2 * np.pi * (hour - 9) / 24))
 
 
 def home_day_wh(home: HomeConfig, profiles: Profiles, day: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,257 @@
+"""The home's day plan as one mixed-integer programme (scipy.optimize.milp, HiGHS).
+
+Variables per slot t (Wh): grid import and export, battery charge and discharge and its state of
+charge, EV charge (and V2H discharge), heat-pump electricity and indoor temperature, PV used
+(curtailable), and one binary per possible start of each shiftable appliance; plus the day's
+15-minute import peak. Minimise
+
+    Σ_t buy[t]·import[t] − sell[t]·export[t]  +  peak_price_per_kw · peak_kw
+
+(the peak charge bills the day's highest 15-minute average import, as Belgium's capacity tariff
+bills the month's; pass the daily share of it)
+
+subject to each asset's physics and the home's energy balance. ``buy``/``sell`` are the expected
+prices (µ€/kWh) at which the home can buy and sell — retail + posted import fees and feed-in −
+export fees, or expected local prices. After the MILP, the LP with the appliance starts fixed gives
+the marginal value of energy in each slot (the balance constraints' duals): the price at which the
+home would take (or give) one more Wh — its flexibility, for its bids.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse import coo_matrix
+
+from node.assets import Appliance, ElectricVehicle, HeatPump
+from node.home import Battery
+from protocol.errors import FlexmarketError
+
+
+class PlanInfeasible(FlexmarketError):
+    """The assets' constraints cannot all be met (e.g. the EV cannot be charged in time)."""
+
+
+@dataclass(frozen=True)
+class HomeAssets:
+    battery: Battery | None = None
+    ev: ElectricVehicle | None = None
+    heat_pump: HeatPump | None = None
+    appliances: tuple[Appliance, ...] = ()
+    curtailable_pv: bool = True
+
+
+@dataclass(frozen=True)
+class MilpPlan:
+    """The optimal day (Wh per slot) and what it costs and is worth at the margin."""
+
+    net_wh: np.ndarray  # import − export
+    import_wh: np.ndarray
+    export_wh: np.ndarray
+    battery_wh: np.ndarray  # + charge, − discharge (grid side)
+    soc_wh: np.ndarray
+    ev_wh: np.ndarray
+    heat_pump_wh: np.ndarray
+    indoor_c: np.ndarray
+    appliance_wh: np.ndarray
+    appliance_starts: dict[str, int]
+    pv_used_wh: np.ndarray
+    peak_wh: float
+    cost_ueur: float
+    marginal_value: np.ndarray  # µ€/kWh of one more Wh consumed in each slot
+
+
+class _Vars:
+    """Column bookkeeping for the programme."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+        self.integer: list[int] = []
+
+    def add(self, count: int, lo, hi, integer: bool = False) -> np.ndarray:
+        idx = np.arange(self.n, self.n + count)
+        self.n += count
+        self.lo += list(np.broadcast_to(lo, count).astype(float))
+        self.hi += list(np.broadcast_to(hi, count).astype(float))
+        self.integer += [1 if integer else 0] * count
+        return idx
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.r: list[int] = []
+        self.c: list[int] = []
+        self.v: list[float] = []
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+
+    def add(self, cols, vals, lo: float, hi: float) -> int:
+        row = len(self.lo)
+        self.r += [row] * len(cols)
+        self.c += list(cols)
+        self.v += list(vals)
+        self.lo.append(lo)
+        self.hi.append(hi)
+        return row
+
+
+def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: np.ndarray,
+              sell: np.ndarray, peak_price_per_kw: float = 0.0, soc_wh: float | None = None,
+              outdoor_c: np.ndarray | None = None, indoor_c: float | None = None,
+              time_limit_s: float = 5.0, marginal_values: bool = False) -> MilpPlan:
+    """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
+
+    ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
+    (about +40 % time); without it ``MilpPlan.marginal_value`` is all NaN.
+    """
+    T = len(load_wh)
+    load = np.asarray(load_wh, float)
+    pv = np.asarray(pv_wh, float)
+    V, R = _Vars(), _Rows()
+    imp = V.add(T, 0, np.inf)
+    exp = V.add(T, 0, np.inf)
+    pv_used = V.add(T, 0 if assets.curtailable_pv else pv, pv)
+    peak = V.add(1, 0, np.inf)
+    balance_extra: list[tuple[np.ndarray, float]] = []  # (columns, sign) entering consumption
+
+    bat = assets.battery
+    if bat is not None:
+        step = bat.max_slot_wh
+        ch = V.add(T, 0, step)
+        dis = V.add(T, 0, step)
+        soc = V.add(T, 0, bat.capacity_wh)
+        eta = bat.one_way_efficiency
+        s0 = bat.capacity_wh * bat.initial_soc if soc_wh is None else soc_wh
+        for t in range(T):  # soc[t] = soc[t-1] + eta·ch − dis/eta
+            cols = [soc[t], ch[t], dis[t]] + ([soc[t - 1]] if t else [])
+            vals = [1.0, -eta, 1 / eta] + ([-1.0] if t else [])
+            rhs = s0 if t == 0 else 0.0
+            R.add(cols, vals, rhs, rhs)
+        R.add([soc[T - 1]], [1.0], min(s0, bat.capacity_wh), np.inf)  # keep what it started with
+        balance_extra += [(ch, 1.0), (dis, -1.0)]
+
+    ev = assets.ev
+    if ev is not None:
+        plugged = np.array([ev.arrival <= t < ev.departure for t in range(T)], float)
+        step = ev.charger_w / 4
+        ev_ch = V.add(T, 0, plugged * step)
+        cols = list(ev_ch[ev.arrival:ev.departure])
+        if ev.v2h:
+            ev_dis = V.add(T, 0, plugged * step)
+            balance_extra.append((ev_dis, -1.0))
+            R.add(cols + list(ev_dis[ev.arrival:ev.departure]),
+                  [ev.efficiency] * len(cols) + [-1 / ev.efficiency] * len(cols),
+                  ev.energy_wh, np.inf)
+        else:
+            R.add(cols, [ev.efficiency] * len(cols), ev.energy_wh, np.inf)
+        balance_extra.append((ev_ch, 1.0))
+
+    hp = assets.heat_pump
+    if hp is not None:
+        t_out = np.full(T, 8.0) if outdoor_c is None else np.asarray(outdoor_c, float)
+        a = math.exp(-0.25 / hp.tau_h)
+        g = hp.gain_c_per_kwh * hp.cop / 1000
+        hp_e = V.add(T, 0, hp.power_w / 4)
+        temp = V.add(T, hp.comfort_min_c, hp.comfort_max_c)
+        t0 = hp.initial_c if indoor_c is None else indoor_c
+        for t in range(T):  # temp[t] = a·temp[t-1] + (1−a)·out[t] + g·E[t]
+            if t == 0:
+                R.add([temp[0], hp_e[0]], [1.0, -g], a * t0 + (1 - a) * t_out[0],
+                      a * t0 + (1 - a) * t_out[0])
+            else:
+                R.add([temp[t], temp[t - 1], hp_e[t]], [1.0, -a, -g], (1 - a) * t_out[t],
+                      (1 - a) * t_out[t])
+        balance_extra.append((hp_e, 1.0))
+
+    app_cols: list[tuple[Appliance, list[int], np.ndarray]] = []
+    for app in assets.appliances:
+        length = len(app.profile_wh)
+        starts = list(range(app.earliest, max(app.earliest, app.latest_finish - length) + 1))
+        if app.latest_finish - length < app.earliest or app.latest_finish > T:
+            raise PlanInfeasible(f"appliance {app.name} cannot run inside its window")
+        y = V.add(len(starts), 0, 1, integer=True)
+        R.add(list(y), [1.0] * len(y), 1, 1)
+        app_cols.append((app, starts, y))
+
+    # energy balance per slot: imp − exp − pv_used·(−1)… i.e. imp − exp + pv_used − extras = load
+    balance_rows = []
+    for t in range(T):
+        cols = [imp[t], exp[t], pv_used[t]]
+        vals = [1.0, -1.0, 1.0]
+        for c, sign in balance_extra:
+            cols.append(c[t])
+            vals.append(-sign)
+        for app, starts, y in app_cols:
+            for k, s in enumerate(starts):
+                off = t - s
+                if 0 <= off < len(app.profile_wh):
+                    cols.append(y[k])
+                    vals.append(-float(app.profile_wh[off]))
+        balance_rows.append(R.add(cols, vals, load[t], load[t]))
+        R.add([peak[0], imp[t]], [1.0, -1.0], 0, np.inf)  # peak ≥ import
+
+    c = np.zeros(V.n)
+    c[imp] = np.asarray(buy, float) / 1000
+    c[exp] = -np.asarray(sell, float) / 1000
+    c[peak] = peak_price_per_kw * 4 / 1000  # peak variable is Wh per slot: × 4 / 1000 = kW
+    A = coo_matrix((R.v, (R.r, R.c)), shape=(len(R.lo), V.n)).tocsr()
+    cons = LinearConstraint(A, R.lo, R.hi)
+    bounds = Bounds(V.lo, V.hi)
+    res = milp(c, constraints=cons, bounds=bounds, integrality=np.array(V.integer),
+               options={"time_limit": time_limit_s})
+    if res.x is None:
+        raise PlanInfeasible(f"no feasible plan: {res.message}")
+    x = res.x
+
+    marginal = (_marginal_values(c, A, R, V, x, balance_rows) if marginal_values
+                else np.full(T, np.nan))
+
+    def col(idx):
+        return x[idx] if len(idx) else np.zeros(T)
+
+    battery = (col(ch) - col(dis)) if bat is not None else np.zeros(T)
+    ev_net = np.zeros(T)
+    if ev is not None:
+        ev_net = col(ev_ch) - (col(ev_dis) if ev.v2h else 0)
+    appliance = np.zeros(T)
+    starts_out = {}
+    for app, starts, y in app_cols:
+        k = int(np.argmax(x[y]))
+        starts_out[app.name] = starts[k]
+        appliance[starts[k]:starts[k] + len(app.profile_wh)] += app.profile_wh
+    return MilpPlan(
+        net_wh=col(imp) - col(exp), import_wh=col(imp), export_wh=col(exp), battery_wh=battery,
+        soc_wh=col(soc) if bat is not None else np.zeros(T),
+        ev_wh=ev_net, heat_pump_wh=col(hp_e) if hp is not None else np.zeros(T),
+        indoor_c=col(temp) if hp is not None else np.full(T, np.nan),
+        appliance_wh=appliance, appliance_starts=starts_out, pv_used_wh=col(pv_used),
+        peak_wh=float(x[peak[0]]), cost_ueur=float(res.fun), marginal_value=marginal,
+    )
+
+
+def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
+    """Duals of the balance rows (µ€/kWh) from the LP with the integer choices fixed."""
+    lo, hi = np.array(V.lo), np.array(V.hi)
+    ints = np.array(V.integer, bool)
+    lo[ints] = hi[ints] = np.round(x[ints])
+    eq = np.array(R.lo) == np.array(R.hi)
+    A_eq, b_eq = A[eq], np.array(R.lo)[eq]
+    A_ub = -A[~eq]
+    b_ub = -np.array(R.lo)[~eq]
+    finite_hi = np.isfinite(np.array(R.hi)[~eq])
+    if finite_hi.any():
+        from scipy.sparse import vstack
+
+        A_ub = vstack([A_ub, A[~eq][finite_hi]])
+        b_ub = np.concatenate([b_ub, np.array(R.hi)[~eq][finite_hi]])
+    lp = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
+                 bounds=list(zip(lo, hi, strict=True)), method="highs")
+    eq_rows = np.flatnonzero(eq)
+    row_pos = {r: i for i, r in enumerate(eq_rows)}
+    return np.array([lp.eqlin.marginals[row_pos[r]] * 1000 if lp.status == 0 else np.nan
+                     for r in balance_rows])

@@ -1,0 +1,93 @@
+"""The MILP home planner: every asset's physics holds, and the plan is cheaper than naive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from node.assets import Appliance, ElectricVehicle, HeatPump
+from node.home import Battery
+from node.milp import HomeAssets, PlanInfeasible, plan_home
+
+T = 96
+NIGHT, DAY, FEED_IN = 180_000, 280_000, 50_000
+BUY = np.array([DAY if 32 <= t < 92 else NIGHT for t in range(T)], float)
+SELL = np.full(T, FEED_IN, float)
+LOAD = np.full(T, 120.0)
+PV = np.array([max(0.0, 900 * np.sin(np.pi * (t - 24) / 48)) if 24 <= t < 72 else 0.0
+               for t in range(T)])
+EV = ElectricVehicle(arrival=72, departure=96, energy_wh=15_000, charger_w=7400)
+HP = HeatPump()
+DISHWASHER = Appliance("dishwasher", (400, 400, 300, 100), earliest=76, latest_finish=96)
+WASHER = Appliance("washer", (500, 500, 200, 200), earliest=30, latest_finish=70)
+ALL = HomeAssets(battery=Battery(10_000, 5_000, initial_soc=0.3), ev=EV, heat_pump=HP,
+                 appliances=(DISHWASHER, WASHER))
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return plan_home(LOAD, PV, ALL, BUY, SELL, marginal_values=True)
+
+
+def test_energy_balance_holds_in_every_slot(plan):
+    consumption = LOAD + plan.battery_wh + plan.ev_wh + plan.heat_pump_wh + plan.appliance_wh
+    assert np.allclose(plan.import_wh - plan.export_wh, consumption - plan.pv_used_wh, atol=1e-6)
+    assert np.all(plan.pv_used_wh <= PV + 1e-6)
+
+
+def test_battery_stays_within_its_limits(plan):
+    bat = ALL.battery
+    assert np.all(plan.soc_wh >= -1e-6) and np.all(plan.soc_wh <= bat.capacity_wh + 1e-6)
+    assert np.all(np.abs(plan.battery_wh) <= bat.max_slot_wh + 1e-6)
+    assert plan.soc_wh[-1] >= bat.capacity_wh * bat.initial_soc - 1e-6
+
+
+def test_ev_gets_its_energy_only_while_plugged(plan):
+    assert np.all(plan.ev_wh[:EV.arrival] == 0)
+    assert plan.ev_wh.sum() * EV.efficiency >= EV.energy_wh - 1e-6
+    assert np.all(plan.ev_wh <= EV.charger_w / 4 + 1e-6)
+
+
+def test_heat_pump_keeps_the_comfort_band(plan):
+    assert np.all(plan.indoor_c >= HP.comfort_min_c - 1e-6)
+    assert np.all(plan.indoor_c <= HP.comfort_max_c + 1e-6)
+    assert plan.heat_pump_wh.sum() > 0  # 8 °C outside: it has to heat
+
+
+def test_appliances_run_once_inside_their_windows_at_the_cheapest_time(plan):
+    for app in (DISHWASHER, WASHER):
+        start = plan.appliance_starts[app.name]
+        assert app.earliest <= start and start + len(app.profile_wh) <= app.latest_finish
+    assert plan.appliance_wh.sum() == sum(DISHWASHER.profile_wh) + sum(WASHER.profile_wh)
+    assert plan.appliance_starts["dishwasher"] >= 92  # waits for the night rate
+    assert 40 <= plan.appliance_starts["washer"] <= 60  # runs on midday PV
+
+
+def test_plan_is_cheaper_than_naive_control(plan):
+    naive = plan_home(LOAD, PV, HomeAssets(
+        ev=EV, heat_pump=HP,
+        appliances=tuple(Appliance(a.name, a.profile_wh, a.earliest,
+                                   a.earliest + len(a.profile_wh)) for a in (DISHWASHER, WASHER))),
+        BUY, SELL)
+    assert plan.cost_ueur < naive.cost_ueur
+
+
+def test_marginal_values_lie_between_selling_and_buying(plan):
+    assert np.all(plan.marginal_value >= FEED_IN * 0.8 - 1)
+    assert np.all(plan.marginal_value <= DAY + 1)
+
+
+def test_peak_charge_flattens_the_peak():
+    flat = plan_home(LOAD, PV, HomeAssets(ev=EV), BUY, SELL)
+    capped = plan_home(LOAD, PV, HomeAssets(ev=EV), BUY, SELL, peak_price_per_kw=400_000)
+    assert capped.peak_wh < flat.peak_wh * 0.6
+    assert capped.ev_wh.sum() == pytest.approx(flat.ev_wh.sum())
+
+
+def test_impossible_demands_are_a_clear_error():
+    greedy_ev = ElectricVehicle(arrival=90, departure=96, energy_wh=50_000, charger_w=3700)
+    with pytest.raises(PlanInfeasible):
+        plan_home(LOAD, PV, HomeAssets(ev=greedy_ev), BUY, SELL)
+    with pytest.raises(PlanInfeasible):
+        plan_home(LOAD, PV, HomeAssets(appliances=(Appliance("x", (1,) * 10, 90, 96),)),
+                  BUY, SELL)

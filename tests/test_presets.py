@@ -1,0 +1,52 @@
+"""The 12 smart-grid presets, and a preset market run with MILP-planned homes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.kpi import check_invariants
+from sim.presets import PRESETS, table
+from sim.profiles import synthetic_profiles
+from sim.runner import run_simulation
+from sim.scenario import preset_scenario
+
+
+def test_twelve_presets_rising_in_penetration():
+    assert len(PRESETS) == 12
+    for year in ("2020", "2030"):
+        for path in ("bau", "green"):
+            low, mid, high = (PRESETS[f"{year}-{path}-{lvl}"] for lvl in ("low", "medium", "high"))
+            for field in ("pv", "battery", "ev", "heat_pump", "smart_appliances"):
+                assert getattr(low, field) <= getattr(mid, field) <= getattr(high, field)
+    assert PRESETS["2030-green-high"].ev > PRESETS["2020-bau-low"].ev
+    assert table().count("\n") == 13
+
+
+def test_preset_assigns_assets_by_its_shares():
+    sc = preset_scenario("2030-green-high", homes=100, seed=4)
+    p = PRESETS["2030-green-high"]
+    assert sum(h.ev is not None for h in sc.homes) == round(p.ev * 100)
+    assert sum(h.heat_pump is not None for h in sc.homes) == round(p.heat_pump * 100)
+    assert sum(bool(h.appliances) for h in sc.homes) == round(p.smart_appliances * 100)
+    assert sum(h.pv_kwp > 0 for h in sc.homes) == round(p.pv * 100)
+    assert sc.planner == "milp"
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset_scenario("2040-utopia-max")
+
+
+def test_preset_market_run_keeps_every_invariant_and_serves_every_asset():
+    sc = preset_scenario("2030-green-high", homes=12, days=2, seed=2, transformer_kva=30.0)
+    result = run_simulation(sc, synthetic_profiles(2))
+    inv = check_invariants(result, audit_replay=True)
+    assert inv.all_hold()
+    assert result.rejected_messages == []
+    for day in result.days:
+        for h in sc.homes:
+            plan = day.plans[h.home_id]
+            assert np.array_equal(day.actual_load_wh[h.home_id] >= 0,
+                                  np.ones(96, bool))
+            if h.ev is not None:  # consumption includes the EV's charging in its window
+                extra = day.actual_load_wh[h.home_id][h.ev.arrival:].sum()
+                assert extra >= h.ev.energy_wh
+            assert plan.net_wh.shape == (96,)
