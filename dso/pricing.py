@@ -38,6 +38,22 @@ class CongestionPricer:
     nonce: int = 0
     version: int = 0
 
+    def post_prices(self, first_slot: int, import_price: np.ndarray,
+                    export_price: np.ndarray) -> list[Signed]:
+        """Signed postings of given prices (µ€/kWh) for every slot and direction that has one."""
+        self.version += 1
+        out = []
+        for direction, prices in (("import", import_price), ("export", export_price)):
+            for i, price in enumerate(prices):
+                if price <= 0:
+                    continue
+                self.nonce += 1
+                out.append(self.key.sign(CongestionPrice(
+                    sender=self.dso_id, nonce=self.nonce, point=self.point,
+                    slot=first_slot + i, direction=direction, price=int(price),
+                    version=self.version)))
+        return out
+
     def post(self, first_slot: int, prognosis_wh: np.ndarray, limit_wh: int) -> list[Signed]:
         """Signed prices for every slot whose prognosed |flow| exceeds ``limit_wh``."""
         self.version += 1

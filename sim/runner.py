@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dso.pricing import CongestionPricer
+from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
 from market.config import MarketConfig
 from market.journal import JournaledExchange
@@ -80,6 +81,7 @@ class RunResult:
     verifier: ReadingVerifier
     accepted_messages: int = 0
     rejected_messages: list[str] = field(default_factory=list)
+    validation_rounds: list[list[int]] = field(default_factory=list)  # overloaded slots/round
     readings: list[SignedReading] = field(default_factory=list)
 
 
@@ -131,6 +133,7 @@ class Simulation:
         self.clock = VirtualClock(slot_start(scenario.first_slot) - DAY_SECONDS)
         self.pending: dict[int, dict] = {}
         self.indoor: dict[str, float] = {}
+        self.homes_by_id = {h.home_id: h for h in scenario.homes}
         self.unacknowledged: list[SignedReading] = []
         self.settled_trades = 0
         self._fee_cache: dict[tuple[str, int, str], int] = {}
@@ -184,6 +187,8 @@ class Simulation:
         first = day * SLOTS_PER_DAY
         plans: dict[str, Plan] = {}
         milp_plans: dict[str, MilpPlan] = {}
+        forecasts: dict[str, tuple] = {}
+        starts: dict[str, tuple] = {}
         actual: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         load_err, pv_err = [], []
         # Day D is planned while D−1 is still to be delivered: start from D−1's planned end.
@@ -197,6 +202,8 @@ class Simulation:
             load_fc, pv_fc = same_slot_mean(past_load), same_slot_mean(past_pv)
             spread = same_slot_spread(past_load) + same_slot_spread(past_pv)
             if sc.planner == "milp" and (h.flexible or h.battery is not None):
+                forecasts[h.home_id] = (load_fc, pv_fc, spread)
+                starts[h.home_id] = (soc, indoor)
                 plans[h.home_id], milp_plans[h.home_id] = self._milp_plan(
                     h, first, load_fc, pv_fc, spread, day, soc, indoor)
             else:
@@ -205,7 +212,24 @@ class Simulation:
             load_err.append(mean_absolute_error(load_fc, actual[h.home_id][0]))
             pv_err.append(mean_absolute_error(pv_fc, actual[h.home_id][1]))
         prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
-        postings = self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh)
+        if milp_plans:  # USEF validate: the DSO prices, flexible homes re-plan, until it fits
+            limit = sc.grid.transformer_limit_wh
+
+            def replan(import_fee: np.ndarray, export_fee: np.ndarray) -> np.ndarray:
+                for hid in milp_plans:
+                    h = self.homes_by_id[hid]
+                    plans[hid], milp_plans[hid] = self._milp_plan(
+                        h, first, forecasts[hid][0], forecasts[hid][1], forecasts[hid][2], day,
+                        *starts[hid], import_fee=import_fee, export_fee=export_fee)
+                return sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
+
+            validation = validate(prognosis, limit, replan, max_rounds=sc.validation_rounds)
+            prognosis = validation.prognosis_wh
+            postings = self.pricer.post_prices(first, validation.import_price,
+                                               validation.export_price)
+            self.result.validation_rounds.append(validation.overloaded_per_round)
+        else:
+            postings = self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh)
         for env in postings:
             self._send(env, now)
         op_key = self.parts.message_keys[OPERATOR]
@@ -224,11 +248,17 @@ class Simulation:
         self.progress("plan", index, sc.days)
 
     def _milp_plan(self, h, first: int, load_fc, pv_fc, spread, day: int, soc: float,
-                   indoor: float | None) -> tuple[Plan, MilpPlan]:
-        """A flexible home's day from the MILP planner, at its supply-contract prices."""
+                   indoor: float | None, import_fee: np.ndarray | None = None,
+                   export_fee: np.ndarray | None = None) -> tuple[Plan, MilpPlan]:
+        """A flexible home's day from the MILP planner, at its supply-contract prices plus the
+        DSO's posted congestion fees (public data)."""
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
+        if import_fee is not None:
+            buy = buy + import_fee
+        if export_fee is not None:
+            sell = sell - export_fee
         assets = HomeAssets(battery=h.battery, ev=h.ev, heat_pump=h.heat_pump,
                             appliances=h.appliances)
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,

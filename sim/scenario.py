@@ -44,6 +44,7 @@ class Scenario:
     escrow_per_home_ueur: int = 100_000_000
     forecast_noise: float = field(default=0.0)
     planner: str = "rule"  # "rule": greedy battery; "milp": every flexible home runs the MILP
+    validation_rounds: int = 8  # USEF plan/validate rounds (MILP scenarios)
 
     @property
     def first_slot(self) -> int:

@@ -1,0 +1,51 @@
+"""The USEF plan/validate loop, day ahead, from the DSO's side (pure).
+
+Round r: the aggregated A-plans give the D-prognosis of the transformer flow; every slot whose
+prognosis exceeds the rating in a direction gets its price in that direction raised by
+``step × (|flow| / limit − 1) + floor``; prices only rise, so the loop cannot cycle. The homes
+re-plan with those prices as fees on imports (or exports), and the loop repeats until the
+prognosis is within limits or ``max_rounds`` is reached. ``replan(prices)`` is the caller's:
+it returns the new prognosis (Wh per slot, + = import).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ValidationResult:
+    """Prices (µ€/kWh) per slot for import and export, the final prognosis, and the history."""
+
+    import_price: np.ndarray
+    export_price: np.ndarray
+    prognosis_wh: np.ndarray
+    rounds: int
+    overloaded_per_round: list[int] = field(default_factory=list)
+
+    @property
+    def within_limits(self) -> bool:
+        return self.overloaded_per_round[-1] == 0
+
+
+def validate(first_prognosis_wh: np.ndarray, limit_wh: int,
+             replan: Callable[[np.ndarray, np.ndarray], np.ndarray], max_rounds: int = 8,
+             step: int = 100_000, floor: int = 20_000, cap: int = 2_000_000) -> ValidationResult:
+    """Run the loop; see the module docstring."""
+    prognosis = np.asarray(first_prognosis_wh, float)
+    imp = np.zeros(len(prognosis), np.int64)
+    exp = np.zeros(len(prognosis), np.int64)
+    history = [int((np.abs(prognosis) > limit_wh).sum())]
+    rounds = 0
+    while history[-1] and rounds < max_rounds:
+        over = np.abs(prognosis) / limit_wh - 1
+        raise_by = np.where(over > 0, (step * over + floor).astype(np.int64), 0)
+        imp = np.minimum(imp + np.where(prognosis > 0, raise_by, 0), cap)
+        exp = np.minimum(exp + np.where(prognosis < 0, raise_by, 0), cap)
+        prognosis = np.asarray(replan(imp, exp), float)
+        rounds += 1
+        history.append(int((np.abs(prognosis) > limit_wh).sum()))
+    return ValidationResult(imp, exp, prognosis, rounds, history)
