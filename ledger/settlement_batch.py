@@ -28,7 +28,7 @@ from ledger.merkle import root_of_envelopes, root_of_models
 from protocol.messages import Reading, SettlementBatch, SettlementEntry, Trade
 from protocol.signing import Signed
 from protocol.tariff import Tariff
-from protocol.units import value_ueur
+from protocol.units import SLOTS_PER_DAY, value_ueur
 
 
 @dataclass
@@ -44,6 +44,7 @@ class HomeStatement:
     imbalance_wh: int = 0
     imbalance_ueur: int = 0
     congestion_borne_ueur: int = 0  # congestion fees this participant bore (incl. via trade price)
+    capacity_ueur: int = 0  # capacity charge on its daily import peaks
     metered_import_wh: int = 0
     metered_export_wh: int = 0
 
@@ -142,6 +143,12 @@ def build_batch(
     pay = rev_up * short // 1000 + (up - rev_up) * retail // 1000
     get = rev_down * long_ // 1000 + (down - rev_down) * feed_in // 1000
     fee = up * fee_in // 1000 + down * fee_out // 1000
+    # Capacity charge on each day's 15-minute import peak (to the DSO, with the fees).
+    capacity = np.zeros(len(metered_participants), np.int64)
+    if tariff.capacity_per_kw_day:
+        for d0 in range(0, n_slots, SLOTS_PER_DAY):
+            peak = imp[:, d0:d0 + SLOTS_PER_DAY].max(axis=1)
+            capacity += peak * 4 * tariff.capacity_per_kw_day // 1000
     sup = st[supplier]
     for p, i in index.items():
         s = st[p]
@@ -149,10 +156,11 @@ def build_batch(
         s.metered_export_wh += int(exp[i].sum())
         s.imbalance_wh += int(dev[i].sum())
         s.imbalance_ueur += int(get[i].sum()) - int(pay[i].sum())
-        s.fees_ueur += int(fee[i].sum())
+        s.fees_ueur += int(fee[i].sum()) + int(capacity[i])
         s.congestion_borne_ueur += int(fee[i].sum())
+        s.capacity_ueur += int(capacity[i])
     sup.imbalance_ueur += int(pay.sum()) - int(get.sum())
-    fees += int(fee.sum())
+    fees += int(fee.sum()) + int(capacity.sum())
 
     entries = tuple(
         SettlementEntry(participant=p, delta_ueur=st[p].net_ueur)

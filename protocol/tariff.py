@@ -17,6 +17,8 @@ class Tariff(BaseModel):
     Deviations from contracts settle with the supplier around its own contract prices: energy taken
     beyond contracts (or not delivered) costs retail + ``imbalance_premium``; energy delivered
     beyond them earns feed-in − ``imbalance_discount`` (not below zero).
+    ``capacity_per_kw_day`` bills each day's highest 15-minute average import (as Belgium's
+    capacity tariff bills the month's); it goes to the DSO.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -25,6 +27,7 @@ class Tariff(BaseModel):
     feed_in: Price
     imbalance_premium: Price
     imbalance_discount: Price
+    capacity_per_kw_day: Price = 0  # network capacity charge: µ€ per kW of the day's import peak
 
     def retail(self, slot: int) -> int:
         """Retail price (µ€/kWh) in ``slot``."""
@@ -50,6 +53,7 @@ def two_rate_tariff(
     day_hours: range = range(8, 23),
     imbalance_premium: int = 30_000,
     imbalance_discount: int = 20_000,
+    capacity_per_kw_day: int = 0,
 ) -> Tariff:
     """A day/night tariff (e.g. day 08:00–23:00), the common two-rate retail contract."""
     by_hour = tuple(day if h in day_hours else night for h in range(24))
@@ -58,4 +62,10 @@ def two_rate_tariff(
         feed_in=feed_in,
         imbalance_premium=imbalance_premium,
         imbalance_discount=imbalance_discount,
+        capacity_per_kw_day=capacity_per_kw_day,
     )
+
+
+def capacity_charge_ueur(peak_import_wh: int, tariff: Tariff) -> int:
+    """The day's capacity charge (µ€) for a 15-minute import peak of ``peak_import_wh``."""
+    return peak_import_wh * 4 * tariff.capacity_per_kw_day // 1000

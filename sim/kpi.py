@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from market.journal import replay
+from protocol.tariff import capacity_charge_ueur
 from protocol.units import UEUR_PER_EUR, value_ueur, wh_to_kw
 from sim.participants import AGGREGATOR, DSO, SUPPLIER
 from sim.runner import RunResult
@@ -14,11 +15,14 @@ from wallet.view import WalletView
 
 
 def no_market_bill_ueur(result: RunResult, home_id: str) -> int:
-    """What the home pays with only its supply contract: imports at retail, exports at feed-in."""
+    """What the home pays with only its supply contract: imports at retail, exports at feed-in,
+    and the capacity charge on its daily peaks."""
     tariff = result.scenario.tariff
     total = 0
     for day in result.days:
-        for i, net in enumerate(day.actual_net_wh[home_id]):
+        net_day = day.actual_net_wh[home_id]
+        total += capacity_charge_ueur(int(max(net_day.max(), 0)), tariff)
+        for i, net in enumerate(net_day):
             slot = day.first_slot + i
             if net > 0:
                 total += value_ueur(int(net), tariff.retail(slot))

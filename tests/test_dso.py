@@ -36,3 +36,34 @@ def test_market_accepts_dso_prices_and_refuses_forged_ones(config, directory, ke
     (forged,) = impostor.post(slot + 1, np.array([5000]), 1000)
     ack = ex.submit(forged, slot * 900 - 7200)
     assert not ack.accepted and "bad signature" in ack.reason
+
+
+def test_validate_loop_prices_until_the_prognosis_fits():
+    from dso.usef import validate
+
+    base = np.array([50, 50, 50, 50], float)
+    flexible = 120.0  # energy the homes place in the cheapest slots, spread over ties
+
+    def replan(import_fee, export_fee):
+        cheapest = import_fee == import_fee.min()
+        load = base.copy()
+        load[cheapest] += flexible / cheapest.sum()
+        return load
+
+    first = np.array([170.0, 50, 50, 50])  # the A-plans bunch in slot 0
+    result = validate(first, limit_wh=100, replan=replan, max_rounds=10)
+    assert result.within_limits and result.rounds == 1
+    assert result.import_price[0] > 0 and (result.import_price[1:] == 0).all()
+    assert result.overloaded_per_round[0] > 0 and result.overloaded_per_round[-1] == 0
+    assert (result.export_price == 0).all()
+    assert np.all(np.abs(result.prognosis_wh) <= 100)
+
+
+def test_validate_stops_at_the_round_limit_when_nothing_can_move():
+    from dso.usef import validate
+
+    stuck = np.array([150.0, 20.0])
+    result = validate(stuck, 100, lambda i, e: stuck, max_rounds=3)
+    assert result.rounds == 3 and not result.within_limits
+    assert result.import_price[0] > 0 and result.import_price[1] == 0
+    assert list(result.import_price) == sorted(result.import_price, reverse=True)

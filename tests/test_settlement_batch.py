@@ -92,3 +92,16 @@ def test_buyer_pays_the_trade_price_only_for_energy_it_took():
     assert a.imbalance_wh == -600
     b = res.statements["b"]  # the seller delivered all it sold and is paid for all of it
     assert b.net_ueur == value_ueur(1000, p)
+
+
+def test_capacity_charge_bills_each_days_import_peak_to_the_dso():
+    from protocol.tariff import two_rate_tariff
+
+    tariff = two_rate_tariff(capacity_per_kw_day=100_000)
+    res = build_batch(7, SLOT, SLOT, [], _readings({"a": (2500, 0), "b": (0, 300)}), ["a", "b"],
+                      tariff, "supplier", "00" * 32)
+    a, b = res.statements["a"], res.statements["b"]
+    assert a.capacity_ueur == 2500 * 4 * 100_000 // 1000  # a 10 kW quarter-hour peak
+    assert b.capacity_ueur == 0  # exports have no import peak
+    assert res.batch.fees_ueur == a.capacity_ueur
+    assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
