@@ -216,7 +216,11 @@ class Simulation:
             limit = sc.grid.transformer_limit_wh
 
             def replan(import_fee: np.ndarray, export_fee: np.ndarray) -> np.ndarray:
-                for hid in milp_plans:
+                # Homes update at different times: a seeded third re-plans each round, so the
+                # flexible load moves gradually instead of herding into the same cheap slot.
+                ids = sorted(milp_plans)
+                movers = [ids[i] for i in self.rng.permutation(len(ids))[: max(1, len(ids) // 3)]]
+                for hid in movers:
                     h = self.homes_by_id[hid]
                     plans[hid], milp_plans[hid] = self._milp_plan(
                         h, first, forecasts[hid][0], forecasts[hid][1], forecasts[hid][2], day,
