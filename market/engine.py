@@ -369,6 +369,11 @@ class Exchange:
             if key in self._headroom:
                 self._headroom[key] = max(self._headroom[key] - (-(-wh * abs(change) // 1000)), 0)
 
+    def _supplier_price(self, buying: bool, slot: int) -> int:
+        """The supplier's standing quote met by an incoming buy (retail) or sell (feed-in)."""
+        tariff = self.config.tariff
+        return tariff.retail(slot) if buying else tariff.feed_in_price(slot)
+
     def _candidates(self, incoming: RestingOrder):
         """Each zone's best counterparty: (effective, seq, price, fee, zone, order|None, cap)."""
         buying = incoming.side == "buy"
@@ -390,8 +395,7 @@ class Exchange:
                     eff = top.price + fee if buying else top.price - fee
                     out.append((eff, top.seq, top.price, fee, zone, top, cap))
             if zone == self._upstream:
-                tariff = self.config.tariff
-                price = tariff.retail(slot) if buying else tariff.feed_in_price(slot)
+                price = self._supplier_price(buying, slot)
                 eff = price + fee if buying else price - fee
                 out.append((eff, SUPPLIER_SEQ, price, fee, zone, None, cap))
         return out
@@ -449,9 +453,7 @@ class Exchange:
                 (o.price, o.seq, o.remaining_wh) for o in book.orders("sell" if buying else "buy")
                 if o.key[0] != incoming.key[0]]
             if zone == self._upstream:
-                tariff = self.config.tariff
-                price = tariff.retail(slot) if buying else tariff.feed_in_price(slot)
-                offers.append((price, SUPPLIER_SEQ, UNLIMITED))
+                offers.append((self._supplier_price(buying, slot), SUPPLIER_SEQ, UNLIMITED))
             for price, seq, qty in offers:
                 eff = price + fee if buying else price - fee
                 if (incoming.price >= eff) if buying else (incoming.price <= eff):
