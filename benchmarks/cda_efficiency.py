@@ -23,6 +23,7 @@ from scipy.optimize import linprog
 
 from market.config import MarketConfig
 from market.engine import Exchange
+from node.strategy import AdaptiveZip, TruthfulRequote, ZeroIntelligence
 from protocol.messages import Cancel, CongestionPrice, EscrowUpdate, Order
 from protocol.signing import KeyDirectory
 from protocol.tariff import two_rate_tariff
@@ -137,6 +138,46 @@ def run_truthful(traders, posts, rng) -> Exchange:
     return ex
 
 
+def run_strategy(traders, posts, rng, make, rounds: int = 10) -> Exchange:
+    """Every trader re-quotes its rest each round with a strategy from ``make(trader)``."""
+    ex = _exchange(traders, posts)
+    nonce = {t["id"]: 0 for t in traders}
+    agents = {t["id"]: make(t) for t in traders}
+    for k in range(rounds):
+        for t in rng.sample(traders, len(traders)):
+            tid = t["id"]
+            if k and ex.open_order(tid, f"r{k - 1}") is not None:
+                nonce[tid] += 1
+                ex.apply(Cancel(sender=tid, nonce=nonce[tid], order_id=f"r{k - 1}"), NOW + k)
+            left = t["qty"] - sum(tr.quantity_wh for tr in ex.trades if tid in (tr.buyer,
+                                                                              tr.seller))
+            if left <= 0:
+                continue
+            last = next((tr.price for tr in reversed(ex.trades)
+                         if "supplier" not in (tr.buyer, tr.seller)), None)
+            price = agents[tid].quote(t["side"], t["value"], k, rounds, last)
+            nonce[tid] += 1
+            ex.apply(Order(sender=tid, nonce=nonce[tid], order_id=f"r{k}", slot=SLOT,
+                           zone=t["zone"], side=t["side"], quantity_wh=left, price=price),
+                     NOW + k)
+    return ex
+
+
+def run_zic(traders, posts, rng) -> Exchange:
+    return run_strategy(traders, posts, rng, lambda t: ZeroIntelligence(
+        FEED_IN, RETAIL, random.Random(rng.random())))
+
+
+def run_adaptive(traders, posts, rng) -> Exchange:
+    return run_strategy(traders, posts, rng,
+                        lambda t: AdaptiveZip(start_margin=(RETAIL - FEED_IN) // 2))
+
+
+def run_truthful_requote(traders, posts, rng) -> Exchange:
+    return run_strategy(traders, posts, rng,
+                        lambda t: TruthfulRequote(start_margin=(RETAIL - FEED_IN) // 2))
+
+
 def run_shipped_bidder(traders, posts, rng) -> Exchange:
     """The sim's Bidder: everyone quotes the mid price first, then its true limit at the gate."""
     return run_requoting(traders, posts, rng, rounds=2, first_at_mid=True)
@@ -187,7 +228,8 @@ def capacity_violations(ex, posts) -> int:
 
 def main(seeds: int = 100) -> None:
     runs = (("truthful", run_truthful), ("shipped_bidder", run_shipped_bidder),
-            ("requoting", run_requoting))
+            ("requoting", run_requoting), ("zic", run_zic), ("adaptive_zip", run_adaptive),
+            ("strategy_truthful_requote", run_truthful_requote))
     results = {name: [] for name, _ in runs}
     violations = {name: 0 for name, _ in runs}
     for seed in range(seeds):
@@ -208,7 +250,10 @@ def main(seeds: int = 100) -> None:
            "capacity_violations": sum(violations.values()),
            "seeds": seeds, "truthful_one_shot": stats(results["truthful"]),
            "shipped_bidder_mid_then_limit": stats(results["shipped_bidder"]),
-           "requoting_agents_10_rounds": stats(results["requoting"]), "goal_mean": 0.98}
+           "requoting_agents_10_rounds": stats(results["requoting"]),
+           "strategies": {name: stats(results[name]) for name in
+                          ("zic", "adaptive_zip", "strategy_truthful_requote")},
+           "goal_mean": 0.98}
     print(json.dumps(out))
 
 
