@@ -15,6 +15,7 @@ from meter_oracle import cli as meter_cli
 from protocol.errors import FlexmarketError
 from sim import meter_feed
 from sim.presets import PRESETS
+from wallet import cli as wallet_cli
 
 
 def _int_at_least(minimum: int):
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="market file to start a new journal from (see exchange init)")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=_int_at_least(1), default=8600)
+    wallet_cli.add_parser(sub)
     ledger = sub.add_parser("ledger", help="the ledger: serve the embedded chain")
     lsub = ledger.add_subparsers(dest="ledger_command", required=True)
     serve = lsub.add_parser("serve", help="serve the embedded chain over JSON-RPC")
@@ -172,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
 
             serve_exchange(args.journal, args.market, args.host, args.port)
             return 0
+        if args.command == "wallet" and args.wallet_command == "new":
+            return wallet_cli.cmd_new(args)
+        if args.command == "wallet" and args.wallet_command == "show":
+            return wallet_cli.cmd_show(args)
         if args.command == "ledger" and args.ledger_command == "serve":
             from ledger.serve import serve
 

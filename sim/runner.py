@@ -14,6 +14,7 @@ reality (day D+1 is planned while day D trades). Per simulated day D, in virtual
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -420,4 +421,10 @@ def run_simulation(scenario: Scenario, profiles: Profiles, out: Path | None = No
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         result.exchange.journal.dump(out / "journal.jsonl")
+        d = result.chain.client.deployment
+        (out / "deployment.json").write_text(json.dumps({
+            "ledger_url": ledger_url, "chain_id": result.chain.client.w3.eth.chain_id,
+            "contracts": {"token": d.token, "registry": d.registry, "settlement": d.settlement},
+            "participants": result.participants.address_of(),
+        }, indent=1))
     return result
