@@ -20,7 +20,7 @@ home would take (or give) one more Wh — its flexibility, for its bids.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
@@ -100,19 +100,32 @@ class _Rows:
         return row
 
 
-def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: np.ndarray,
-              sell: np.ndarray, peak_price_per_kw: float = 0.0, soc_wh: float | None = None,
-              outdoor_c: np.ndarray | None = None, indoor_c: float | None = None,
-              time_limit_s: float = 5.0, marginal_values: bool = False) -> MilpPlan:
-    """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
+@dataclass
+class _HomeCols:
+    """The columns and rows of one home inside a (possibly shared) programme."""
 
-    ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
-    (about +40 % time); without it ``MilpPlan.marginal_value`` is all NaN.
-    """
+    imp: np.ndarray
+    exp: np.ndarray
+    pv_used: np.ndarray
+    peak: np.ndarray
+    balance_rows: list[int]
+    app_cols: list
+    ch: np.ndarray = field(default_factory=lambda: np.array([], int))
+    dis: np.ndarray = field(default_factory=lambda: np.array([], int))
+    soc: np.ndarray = field(default_factory=lambda: np.array([], int))
+    ev_ch: np.ndarray = field(default_factory=lambda: np.array([], int))
+    ev_dis: np.ndarray = field(default_factory=lambda: np.array([], int))
+    hp_e: np.ndarray = field(default_factory=lambda: np.array([], int))
+    temp: np.ndarray = field(default_factory=lambda: np.array([], int))
+
+
+def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets,
+              soc_wh: float | None, outdoor_c: np.ndarray | None,
+              indoor_c: float | None) -> _HomeCols:
+    """Add one home's variables and constraints (physics and energy balance) to V and R."""
     T = len(load_wh)
     load = np.asarray(load_wh, float)
     pv = np.asarray(pv_wh, float)
-    V, R = _Vars(), _Rows()
     imp = V.add(T, 0, np.inf)
     exp = V.add(T, 0, np.inf)
     pv_used = V.add(T, 0 if assets.curtailable_pv else pv, pv)
@@ -194,6 +207,34 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
                     vals.append(-float(app.profile_wh[off]))
         balance_rows.append(R.add(cols, vals, load[t], load[t]))
         R.add([peak[0], imp[t]], [1.0, -1.0], 0, np.inf)  # peak ≥ import
+    cols = _HomeCols(imp, exp, pv_used, peak, balance_rows, app_cols)
+    if bat is not None:
+        cols.ch, cols.dis, cols.soc = ch, dis, soc
+    if ev is not None:
+        cols.ev_ch = ev_ch
+        if ev.v2h:
+            cols.ev_dis = ev_dis
+    if hp is not None:
+        cols.hp_e, cols.temp = hp_e, temp
+    return cols
+
+
+def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: np.ndarray,
+              sell: np.ndarray, peak_price_per_kw: float = 0.0, soc_wh: float | None = None,
+              outdoor_c: np.ndarray | None = None, indoor_c: float | None = None,
+              time_limit_s: float = 5.0, marginal_values: bool = False) -> MilpPlan:
+    """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
+
+    ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
+    (about +40 % time); without it ``MilpPlan.marginal_value`` is all NaN.
+    """
+    T = len(load_wh)
+    V, R = _Vars(), _Rows()
+    h = _add_home(V, R, load_wh, pv_wh, assets, soc_wh, outdoor_c, indoor_c)
+    imp, exp, pv_used, peak = h.imp, h.exp, h.pv_used, h.peak
+    ch, dis, soc, ev_ch, ev_dis = h.ch, h.dis, h.soc, h.ev_ch, h.ev_dis
+    hp_e, temp, app_cols, balance_rows = h.hp_e, h.temp, h.app_cols, h.balance_rows
+    bat, ev, hp = assets.battery, assets.ev, assets.heat_pump
 
     c = np.zeros(V.n)
     c[imp] = np.asarray(buy, float) / 1000
@@ -255,3 +296,47 @@ def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
     row_pos = {r: i for i, r in enumerate(eq_rows)}
     return np.array([lp.eqlin.marginals[row_pos[r]] * 1000 if lp.status == 0 else np.nan
                      for r in balance_rows])
+
+
+@dataclass(frozen=True)
+class CommunityOptimum:
+    """The street acting as one: its cost at the supplier's prices and its transformer flow."""
+
+    cost_ueur: float
+    flow_wh: np.ndarray  # + = import through the transformer
+
+
+def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float | None,
+                                     float | None]],
+                   buy: np.ndarray, sell: np.ndarray, limit_wh: float,
+                   outdoor_c: np.ndarray | None = None) -> CommunityOptimum:
+    """The centralised optimum: one LP over all homes (appliance starts relaxed) whose net flow
+    through the transformer is bought at ``buy`` and sold at ``sell`` and stays within
+    ``limit_wh`` per slot. ``homes``: (load, pv, assets, soc, indoor) per home.
+
+    It is a bound for any market among these homes: energy between neighbours nets out, and every
+    asset is dispatched for the street. Not used by any agent (it sees every home's data).
+    """
+    T = len(buy)
+    V, R = _Vars(), _Rows()
+    nets = []
+    for load, pv, assets, soc, indoor in homes:
+        h = _add_home(V, R, load, pv, assets, soc, outdoor_c, indoor)
+        nets.append((h.imp, h.exp))
+    f_in = V.add(T, 0, limit_wh)
+    f_out = V.add(T, 0, limit_wh)
+    for t in range(T):  # f_in − f_out = Σ homes (import − export)
+        cols, vals = [f_in[t], f_out[t]], [1.0, -1.0]
+        for imp, exp in nets:
+            cols += [imp[t], exp[t]]
+            vals += [-1.0, 1.0]
+        R.add(cols, vals, 0, 0)
+    c = np.zeros(V.n)
+    c[f_in] = np.asarray(buy, float) / 1000
+    c[f_out] = -np.asarray(sell, float) / 1000
+    A = coo_matrix((R.v, (R.r, R.c)), shape=(len(R.lo), V.n)).tocsr()
+    res = milp(c, constraints=LinearConstraint(A, R.lo, R.hi), bounds=Bounds(V.lo, V.hi),
+               integrality=np.zeros(V.n))  # binaries relaxed: an upper bound on welfare
+    if res.x is None:
+        raise PlanInfeasible(f"no feasible community plan: {res.message}")
+    return CommunityOptimum(float(res.fun), res.x[f_in] - res.x[f_out])

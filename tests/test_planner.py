@@ -91,3 +91,19 @@ def test_impossible_demands_are_a_clear_error():
     with pytest.raises(PlanInfeasible):
         plan_home(LOAD, PV, HomeAssets(appliances=(Appliance("x", (1,) * 10, 90, 96),)),
                   BUY, SELL)
+
+
+def test_community_optimum_nets_neighbours_and_respects_the_limit():
+    from node.milp import plan_community
+
+    pv_home = (np.full(T, 50.0), PV, HomeAssets(), None, None)
+    ev_home = (LOAD, np.zeros(T), HomeAssets(ev=EV), None, None)
+    alone = sum(plan_home(load, pv, assets, BUY, SELL).cost_ueur
+                for load, pv, assets, _, _ in (pv_home, ev_home))
+    together = plan_community([pv_home, ev_home], BUY, SELL, limit_wh=10_000)
+    assert together.cost_ueur <= alone + 1e-6  # acting as one never costs more
+    tight = plan_community([pv_home, ev_home], BUY, SELL, limit_wh=1_000)
+    assert np.all(np.abs(tight.flow_wh) <= 1_000 + 1e-6)
+    assert tight.cost_ueur >= together.cost_ueur - 1e-6  # a tighter grid cannot be cheaper
+    with pytest.raises(PlanInfeasible):
+        plan_community([pv_home, ev_home], BUY, SELL, limit_wh=100)

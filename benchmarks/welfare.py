@@ -1,0 +1,84 @@
+"""Benchmark: welfare of the decentralised market against the centralised optimum, and who gains.
+
+Run from the repo root after the README set-up:  .venv/bin/python benchmarks/welfare.py
+For the default scenario and a preset: the street's cost at the supplier's prices
+  * with no market: each home optimises alone against its supply contract (the no-market bills);
+  * with the market: the bills of the simulated day, minus the fees the DSO collects (a transfer);
+  * centralised: one LP over all homes with the same transformer limit (`plan_community`), on the
+    same day's actual load and PV (perfect foresight: the market has forecasts).
+welfare_gain_ratio = (no market − market) / (no market − centralised). Individual rationality:
+homes whose market bill is higher than their no-market bill. Last line:
+{"welfare_gain_ratio": …, "efficiency_mean": …, "homes_worse_off": …, …} (default scenario).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from node.milp import HomeAssets, PlanInfeasible, plan_community
+from protocol.units import SLOTS_PER_DAY
+from sim.kpi import no_market_bill_ueur, summarise
+from sim.profiles import simbench_profiles
+from sim.runner import run_simulation
+from sim.scenario import default_scenario, home_day_wh, outdoor_temperature_c, preset_scenario
+
+
+def measure(sc, profiles) -> dict:
+    t0 = time.perf_counter()
+    result = run_simulation(sc, profiles)
+    summary = summarise(result, audit_replay=False)
+    homes = [h.home_id for h in sc.homes]
+    no_market = sum(no_market_bill_ueur(result, h) for h in homes)
+    market = (sum(b["bill_eur"] for b in summary["bills"]["per_home"].values()) * 1e6
+              - summary["market"]["congestion_fees_eur"] * 1e6)
+    first = sc.first_slot
+    tariff = sc.tariff
+    buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
+    sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
+    inputs = []
+    for h in sc.homes:
+        load, pv = home_day_wh(h, profiles, sc.start_day)
+        assets = HomeAssets(h.battery, h.ev, h.heat_pump, h.appliances)
+        soc = h.battery.capacity_wh * h.battery.initial_soc if h.battery else None
+        inputs.append((load, pv, assets, soc, None))
+    try:
+        central = plan_community(inputs, buy, sell, sc.grid.transformer_limit_wh,
+                                 outdoor_temperature_c(sc.start_day)).cost_ueur
+        feasible = True
+    except PlanInfeasible:  # the day cannot be served within the rating at all
+        central, feasible = float("nan"), False
+    savings = np.array([b["saving_eur"] for b in summary["bills"]["per_home"].values()])
+    gain_market = no_market - market
+    gain_central = no_market - central
+    return {
+        "homes": len(homes),
+        "no_market_eur": round(no_market / 1e6, 2),
+        "market_eur": round(market / 1e6, 2),
+        "centralised_eur": round(central / 1e6, 2) if feasible else None,
+        "welfare_gain_ratio": round(gain_market / gain_central, 3) if feasible and gain_central
+        else None,
+        "homes_worse_off": int((savings < 0).sum()),
+        "saving_eur_p5_p50_p95": [round(float(np.percentile(savings, q)), 2) for q in (5, 50, 95)],
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main() -> None:
+    profiles = simbench_profiles()
+    default = measure(default_scenario(), profiles)
+    preset = measure(preset_scenario("2030-green-high", homes=60, transformer_kva=120.0),
+                     profiles)
+    print(json.dumps({
+        "welfare_gain_ratio": default["welfare_gain_ratio"],
+        "efficiency_mean": None,  # per-slot allocative efficiency: see cda_efficiency.py
+        "homes_worse_off": default["homes_worse_off"],
+        "default": default, "2030-green-high (60 homes)": preset,
+        "goal_welfare_gain_ratio": 0.95,
+    }))
+
+
+if __name__ == "__main__":
+    main()
