@@ -9,6 +9,10 @@ with the supplier under the home's supply contract:
   rest is ordinary supply at retail.
 * ``d < 0`` (took less): the part that undoes a purchase not taken, ``min(−d, max(c, 0))``, is
   sold back at the imbalance-long price (feed-in − discount); the rest is ordinary feed-in.
+* Community pool: in each slot the ordinary parts of different homes' deviations (extra imports
+  and extra exports) first meet each other — they do inside the LV grid — pro rata at the mid
+  price between retail and feed-in; only the unmatched rest is supplied or bought by the
+  supplier and crosses the transformer.
 
 Energy topped up from or fed back to the supplier crosses the transformer, so it pays the DSO's
 congestion fee for that direction exactly like a trade would. Fees go to the DSO. A home with no
@@ -45,6 +49,7 @@ class HomeStatement:
     imbalance_ueur: int = 0
     congestion_borne_ueur: int = 0  # congestion fees this participant bore (incl. via trade price)
     capacity_ueur: int = 0  # capacity charge on its daily import peaks
+    pooled_wh: int = 0  # untraded energy settled with neighbours through the community pool
     metered_import_wh: int = 0
     metered_export_wh: int = 0
 
@@ -140,9 +145,20 @@ def build_batch(
     up, down = np.maximum(dev, 0), np.maximum(-dev, 0)
     rev_up = np.minimum(up, np.maximum(-net, 0))  # a sale not delivered, bought back
     rev_down = np.minimum(down, np.maximum(net, 0))  # a purchase not taken, sold back
-    pay = rev_up * short // 1000 + (up - rev_up) * retail // 1000
-    get = rev_down * long_ // 1000 + (down - rev_down) * feed_in // 1000
-    fee = up * fee_in // 1000 + down * fee_out // 1000
+    # Community pool: in each slot the ordinary extra imports and extra exports of different
+    # homes meet inside the LV grid; the matched part settles between them at the mid price,
+    # pro rata, and never crosses the transformer. Only the rest is the supplier's.
+    ord_up, ord_down = up - rev_up, down - rev_down
+    total_up, total_down = ord_up.sum(axis=0), ord_down.sum(axis=0)
+    matched = np.minimum(total_up, total_down)
+    pool_up = ord_up * matched // np.maximum(total_up, 1)
+    pool_down = ord_down * matched // np.maximum(total_down, 1)
+    mid = (retail + feed_in) // 2
+    pay = (rev_up * short // 1000 + (ord_up - pool_up) * retail // 1000
+           + pool_up * mid // 1000)
+    get = (rev_down * long_ // 1000 + (ord_down - pool_down) * feed_in // 1000
+           + pool_down * mid // 1000)
+    fee = (up - pool_up) * fee_in // 1000 + (down - pool_down) * fee_out // 1000
     # Capacity charge on each day's 15-minute import peak (to the DSO, with the fees).
     capacity = np.zeros(len(metered_participants), np.int64)
     if tariff.capacity_per_kw_day:
@@ -155,6 +171,7 @@ def build_batch(
         s.metered_import_wh += int(imp[i].sum())
         s.metered_export_wh += int(exp[i].sum())
         s.imbalance_wh += int(dev[i].sum())
+        s.pooled_wh += int(pool_up[i].sum() + pool_down[i].sum())
         s.imbalance_ueur += int(get[i].sum()) - int(pay[i].sum())
         s.fees_ueur += int(fee[i].sum()) + int(capacity[i])
         s.congestion_borne_ueur += int(fee[i].sum())

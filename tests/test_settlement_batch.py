@@ -56,13 +56,33 @@ def test_undelivered_sale_is_bought_back_at_the_imbalance_price():
 
 def test_untraded_energy_is_ordinary_supply_with_congestion_fee():
     fee = lambda p, s, d: 20_000 if d == "import" else 0  # noqa: E731
-    res = _batch([], _readings({"a": (500, 0), "b": (0, 300)}), fee)
-    a, b = res.statements["a"], res.statements["b"]
+    res = _batch([], _readings({"a": (500, 0), "b": (0, 0)}), fee)
+    a = res.statements["a"]
     assert a.imbalance_ueur == -value_ueur(500, TARIFF.retail(SLOT))
     assert a.fees_ueur == value_ueur(500, 20_000)
-    assert b.imbalance_ueur == value_ueur(300, TARIFF.feed_in)
     assert res.batch.fees_ueur == value_ueur(500, 20_000)
     assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
+
+
+def test_neighbours_untraded_energy_meets_in_the_community_pool():
+    fee = lambda p, s, d: 20_000 if d == "import" else 0  # noqa: E731
+    res = _batch([], _readings({"a": (500, 0), "b": (0, 300)}), fee)
+    a, b = res.statements["a"], res.statements["b"]
+    mid = (TARIFF.retail(SLOT) + TARIFF.feed_in) // 2
+    # 300 Wh of a's import is b's export, at the mid price; 200 Wh come from the supplier
+    assert a.imbalance_ueur == -(value_ueur(300, mid) + value_ueur(200, TARIFF.retail(SLOT)))
+    assert b.imbalance_ueur == value_ueur(300, mid)
+    assert (a.pooled_wh, b.pooled_wh) == (300, 300)
+    assert a.fees_ueur == value_ueur(200, 20_000)  # only what crosses the transformer
+    assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
+
+
+def test_pool_never_covers_a_sale_that_was_not_delivered():
+    res = _batch([_trade(0, "supplier", "b", 1000, 150_000)],
+                 _readings({"a": (0, 400), "b": (0, 400)}))
+    b = res.statements["b"]  # sold 1000, delivered 400: the 600 are bought back at imbalance
+    assert b.imbalance_ueur == -value_ueur(600, TARIFF.imbalance_short(SLOT))
+    assert b.pooled_wh == 0
 
 
 def test_missing_reading_holds_the_slot_and_counts_the_sale_undelivered():
