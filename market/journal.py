@@ -76,6 +76,11 @@ class Journal:
             self._file.flush()
             os.fsync(self._file.fileno())
 
+    def attach(self, path: Path) -> None:
+        """Append from now on to the existing journal file at ``path`` (its header is kept)."""
+        self.path = path
+        self._file = open(path, "ab")  # noqa: SIM115 - kept open for appends
+
     def envelopes(self) -> list[tuple[int, Signed]]:
         """The entries parsed back from their journaled bytes (what an auditor would read)."""
         parse = _ENVELOPE.validate_python
@@ -113,20 +118,13 @@ class JournaledExchange:
         """
         _truncate_torn_tail(path)
         config, directory, entries = load_journal(path)
-        self = cls.__new__(cls)
-        self.exchange = Exchange(config, directory)
-        self.journal = Journal.__new__(Journal)
-        self.journal.config, self.journal.directory = config, directory
-        self.journal.entries, self.journal.path = [], None
-        header = json.dumps(self.journal.header(), sort_keys=True, separators=(",", ":")).encode()
-        self.journal.head = _chain(ZERO_HASH, header)
+        self = cls(config, directory)
         for now, envelope in entries:
             ack = self.exchange.apply(envelope.message, now)  # our own fsynced, verified record
             if not ack.accepted:
                 raise InvalidMessage(f"journal entry rejected on recovery: {ack.reason}")
             self.journal.append(now, envelope)
-        self.journal.path = path
-        self.journal._file = open(path, "ab")  # noqa: SIM115 - kept open for appends
+        self.journal.attach(path)
         return self
 
     def submit(self, envelope: Signed, now: int) -> Ack:

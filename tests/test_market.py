@@ -320,3 +320,25 @@ def test_orders_expire_at_their_time(h, config):
     assert t.seller == "supplier"
     late = h.order("b", "b1", "sell", 100, 150_000, now=NOW + 61, expires_at=NOW + 61)
     assert not late.accepted and "expires before it arrives" in late.reason
+
+
+def test_recovery_continues_the_same_hash_chain(config, directory, keys, tmp_path: Path):
+    path = tmp_path / "j.jsonl"
+    jx = JournaledExchange(config, directory, path=path)
+    h = Harness.__new__(Harness)
+    h.ex, h.keys, h.nonces = jx, keys, {}
+    for p in ("a", "c"):
+        h.send("operator", EscrowUpdate, participant=p, escrow_ueur=10**12,
+               settled_through_slot=0)
+    h.order("a", "a1", "sell", 100, 150_000)
+    h.order("c", "c1", "buy", 60, 160_000)
+    head, tape = jx.journal.head, list(jx.exchange.trades)
+    jx.journal.close()
+    with open(path, "ab") as f:
+        f.write(b'{"t": 1, "m": {"trunc')  # a write the crash tore in half
+    again = JournaledExchange.recover(path)
+    assert again.journal.head == head and again.exchange.trades == tape
+    h.ex = again
+    assert h.order("c", "c2", "buy", 40, 160_000).trades[0].quantity_wh == 40
+    again.journal.close()
+    assert replay(*load_journal(path)) == again.exchange.trades
