@@ -330,8 +330,8 @@ def test_recovery_continues_the_same_hash_chain(config, directory, keys, tmp_pat
     for p in ("a", "c"):
         h.send("operator", EscrowUpdate, participant=p, escrow_ueur=10**12,
                settled_through_slot=0)
-    h.order("a", "a1", "sell", 100, 150_000)
-    h.order("c", "c1", "buy", 60, 160_000)
+    h.order("a", "a1", "sell", 100, 150_000, zone="f1")
+    h.order("c", "c1", "buy", 60, 160_000, zone="f2")
     head, tape = jx.journal.head, list(jx.exchange.trades)
     jx.journal.close()
     with open(path, "ab") as f:
@@ -339,6 +339,6 @@ def test_recovery_continues_the_same_hash_chain(config, directory, keys, tmp_pat
     again = JournaledExchange.recover(path)
     assert again.journal.head == head and again.exchange.trades == tape
     h.ex = again
-    assert h.order("c", "c2", "buy", 40, 160_000).trades[0].quantity_wh == 40
+    assert h.order("c", "c2", "buy", 40, 160_000, zone="f2").trades[0].quantity_wh == 40
     again.journal.close()
     assert replay(*load_journal(path)) == again.exchange.trades
