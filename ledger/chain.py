@@ -6,8 +6,6 @@ from web3 import Web3
 
 from protocol.errors import FlexmarketError
 
-GENESIS_ETH = 1_000_000
-
 
 class LedgerUnavailable(FlexmarketError):
     """The ledger node cannot be reached."""

@@ -18,7 +18,7 @@ from eth_utils import function_abi_to_4byte_selector, keccak
 from web3 import Web3
 
 from ledger.chain import LedgerUnavailable
-from ledger.compile import Artifact, load
+from ledger.compile import CONTRACTS, Artifact, load
 from protocol.errors import FlexmarketError
 from protocol.messages import SettlementBatch
 
@@ -79,18 +79,6 @@ class Sender:
     def resync(self) -> None:
         """Take the nonce from the chain again (after a node restart or a lost answer)."""
         self.nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
-
-    def send_value(self, to: str, wei: int) -> Any:
-        tx = {
-            "to": to,
-            "value": wei,
-            "gas": 21_000,
-            "nonce": self.nonce,
-            "maxFeePerGas": MAX_FEE_WEI,
-            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
-            "chainId": self.chain_id,
-        }
-        return self._send_tx(tx, None)
 
     def send_data(self, to: str, data: bytes, gas: int) -> Any:
         """Send pre-encoded call ``data`` to contract ``to`` (fast path for large batches)."""
@@ -176,7 +164,7 @@ class LedgerClient:
     def __init__(self, w3: Web3, deployment: Deployment) -> None:
         self.w3 = w3
         self.deployment = deployment
-        arts = {n: load(n) for n in ("EnergyCredit", "Registry", "Settlement")}
+        arts = {n: load(n) for n in CONTRACTS}
         self.token = w3.eth.contract(address=deployment.token, abi=arts["EnergyCredit"].abi)
         self.registry = w3.eth.contract(address=deployment.registry, abi=arts["Registry"].abi)
         self.settlement = w3.eth.contract(

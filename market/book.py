@@ -55,10 +55,6 @@ class Book:
         heap = self._bids if side == "buy" else self._asks
         return [o for _, _, o in sorted(heap) if o.remaining_wh > 0]
 
-    def best(self, side: str) -> RestingOrder | None:
-        """Best resting order on ``side`` ("buy" = bids)."""
-        return self.best_bid() if side == "buy" else self.best_ask()
-
     def depth(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Aggregated (price, Wh) levels of bids and asks, best first (for display and tests)."""
         levels: list[list[tuple[int, int]]] = []

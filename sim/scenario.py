@@ -7,7 +7,7 @@ communities) under one MV/LV transformer, with real SimBench household and PV pr
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,7 +42,6 @@ class Scenario:
     seed: int
     gate_closure_s: int = 900
     escrow_per_home_ueur: int = 100_000_000
-    forecast_noise: float = field(default=0.0)
     planner: str = "rule"  # "rule": greedy battery; "milp": every flexible home runs the MILP
     validation_rounds: int = 8  # USEF plan/validate rounds (MILP scenarios)
 

@@ -10,7 +10,6 @@ import json
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,17 +22,12 @@ from protocol.messages import Cancel, EscrowUpdate, Order, Replace
 from protocol.units import slot_of
 from sim.participants import make_participants
 from sim.scenario import default_scenario
+from tests.test_ledger_serve import _free_port
 
 
 def _cli() -> list[str]:
     exe = shutil.which("flexmarket")
     return [exe] if exe else [sys.executable, "-m", "sim.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
