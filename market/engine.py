@@ -19,15 +19,13 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from market.book import Book, RestingOrder
+from market.book import BookView, RestingOrder
 from market.config import MarketConfig
+from market.ladder import Ladder
 from protocol.errors import FlexmarketError, Rejected
 from protocol.messages import Cancel, CongestionPrice, EscrowUpdate, Order, Replace, Trade
 from protocol.signing import KeyDirectory, Signed
 from protocol.units import slot_start, value_ueur, value_ueur_ceil
-
-SUPPLIER_SEQ = 1 << 62  # the supplier's quotes rank behind every order at the same price
-UNLIMITED = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,19 @@ class Exchange:
                           if p.flow_change_permille(i, j))
             for i in self._zones for j in self._zones
         }
-        self._books: dict[tuple[int, str], Book] = {}
+        self._zone_index = {z: k for k, z in enumerate(self._zones)}
+        # constraints: every congestion point in each direction; coef = per-mille load of i → j
+        self._constraints = [(p.name, d) for p in self._points for d in ("import", "export")]
+        coef = []
+        for i in self._zones:
+            for j in self._zones:
+                for p in self._points:
+                    change = p.flow_change_permille(i, j)
+                    coef += [max(change, 0), max(-change, 0)]
+        self._ladder = Ladder(len(self._zones), self._zone_index[self._upstream],
+                              len(self._constraints), coef)
+        self._owner_ids: dict[str, int] = {}
+        self._by_seq: dict[int, RestingOrder] = {}  # resting orders by their ladder seq
         self._orders: dict[tuple[str, str], RestingOrder] = {}
         self._orders_by_slot: dict[int, set[tuple[str, str]]] = {}
         self._expiries: list[tuple[int, int, tuple[str, str]]] = []
@@ -81,8 +91,6 @@ class Exchange:
         self._prices: dict[tuple[str, int, str], int] = {}
         self._price_versions: dict[tuple[str, int, str], int] = {}
         self._fees: dict[int, dict[tuple[str, str], int]] = {}  # slot → memo of fee(i, j)
-        self._headroom: dict[tuple[str, int, str], int] = {}
-        self._capped_slots: set[int] = set()
         self._credit: dict[str, _Credit] = {}
         self._open_slots: list[int] = []
         self._open_slot_set: set[int] = set()
@@ -121,9 +129,20 @@ class Exchange:
             self._expire(now)
             self._close_gates(now)
 
-    def book(self, slot: int, zone: str) -> Book:
-        """The book of (slot, zone), empty if none."""
-        return self._books.get((slot, zone)) or Book()
+    def book(self, slot: int, zone: str) -> BookView:
+        """A snapshot of the live orders of (slot, zone), best first; empty if none."""
+        z = self._zone_index.get(zone)
+        if z is None or slot not in self._open_slot_set:
+            return BookView((), ())
+        bids, asks = (tuple(self._by_seq[q] for q in self._ladder.resting(slot, z, side))
+                      for side in (0, 1))
+        return BookView(bids, asks)
+
+    def headroom(self, point: str, slot: int, direction: str) -> int | None:
+        """Capacity (Wh) left for trades on ``point`` in ``direction``, or None if uncapped."""
+        if slot not in self._open_slot_set or (point, direction) not in self._constraints:
+            return None
+        return self._ladder.headroom_of(slot, self._constraints.index((point, direction)))
 
     def fee(self, from_zone: str, to_zone: str, slot: int) -> int:
         """Congestion fee (µ€/kWh) on energy traded ``from_zone`` → ``to_zone`` in ``slot``."""
@@ -269,43 +288,61 @@ class Exchange:
                 order = self._orders.get(key)
                 if order is not None:
                     self._cancel(order)
-            for zone in self._zones:
-                self._books.pop((slot, zone), None)
+            self._ladder.drop_slot(slot)
             self._fees.pop(slot, None)
+
+    def _open_slot(self, slot: int) -> None:
+        """Give the ladder the slot's supplier quotes, fees and capacities on first use."""
+        if slot in self._open_slot_set:
+            return
+        self._open_slot_set.add(slot)
+        heapq.heappush(self._open_slots, slot)
+        self._ladder.open_slot(slot, self._supplier_price(True, slot),
+                               self._supplier_price(False, slot))
 
     def _post_price(self, p: CongestionPrice) -> None:
         key = (p.point, p.slot, p.direction)
         self._prices[key] = p.price
         self._price_versions[key] = p.version
         self._fees.pop(p.slot, None)
-        if p.capacity_wh is None:
-            self._headroom.pop(key, None)
-        else:
-            self._headroom[key] = p.capacity_wh
-            self._capped_slots.add(p.slot)
+        self._open_slot(p.slot)
+        for i, zi in enumerate(self._zones):
+            for j, zj in enumerate(self._zones):
+                if self._flow[(zi, zj)]:
+                    self._ladder.set_fee(p.slot, i, j, self.fee(zi, zj, p.slot))
+        c = self._constraints.index((p.point, p.direction))
+        self._ladder.set_headroom(p.slot, c, -1 if p.capacity_wh is None else p.capacity_wh)
 
     def _cancel(self, order: RestingOrder) -> None:
-        sender = order.key[0]
+        self._ladder.cancel(order.seq)
+        self._release(order)
+
+    def _release(self, order: RestingOrder) -> None:
+        """Bookkeeping of an order the ladder no longer holds: its commitment and records."""
         if order.side == "buy":
-            self._credit[sender].committed_ueur -= _commitment(order, order.remaining_wh)
+            self._credit[order.key[0]].committed_ueur -= _commitment(order, order.remaining_wh)
         order.remaining_wh = 0
         self._forget(order)
 
     def _forget(self, order: RestingOrder) -> None:
         if self._orders.pop(order.key, None) is not None:
+            self._by_seq.pop(order.seq, None)
             keys = self._orders_by_slot.get(order.slot)
             if keys is not None:
                 keys.discard(order.key)
 
     def _rest(self, order: RestingOrder) -> None:
+        self._by_seq[order.seq] = order
         self._orders[order.key] = order
         self._orders_by_slot.setdefault(order.slot, set()).add(order.key)
-        self._books.setdefault((order.slot, order.zone), Book()).add(order)
-        if order.slot not in self._open_slot_set:
-            self._open_slot_set.add(order.slot)
-            heapq.heappush(self._open_slots, order.slot)
         if order.expires_at is not None:
             heapq.heappush(self._expiries, (order.expires_at, order.seq, order.key))
+
+    def _owner(self, sender: str) -> int:
+        owner = self._owner_ids.get(sender)
+        if owner is None:
+            owner = self._owner_ids[sender] = len(self._owner_ids)
+        return owner
 
     def _place(self, o: Order) -> list[Trade]:
         key = (o.sender, o.order_id)
@@ -313,17 +350,18 @@ class Exchange:
         self._seq += 1
         order = RestingOrder(key, o.side, o.slot, o.zone, o.price, o.quantity_wh, self._seq,
                              o.expires_at)
-        if o.tif == "fok" and self._fillable(order) < o.quantity_wh:
+        self._open_slot(o.slot)
+        if o.tif == "fok" and self._ladder.fillable(
+                self._owner(o.sender), 0 if o.side == "buy" else 1, o.slot,
+                self._zone_index[o.zone], o.price, o.quantity_wh) < o.quantity_wh:
             return []  # fill-or-kill that cannot fill entirely: nothing happens but the nonce
         if o.side == "buy":
             self._credit.setdefault(o.sender, _Credit()).committed_ueur += _commitment(
                 order, o.quantity_wh)
-        trades = self._match(order)
-        if order.remaining_wh > 0:
-            if o.tif == "gtc":
-                self._rest(order)
-            elif order.side == "buy":  # IOC rest is cancelled: release its commitment
-                self._credit[o.sender].committed_ueur -= _commitment(order, order.remaining_wh)
+        trades = self._match(order, rest=o.tif == "gtc")
+        if order.remaining_wh > 0 and o.tif != "gtc" and order.side == "buy":
+            # IOC rest is cancelled: release its commitment
+            self._credit[o.sender].committed_ueur -= _commitment(order, order.remaining_wh)
         return trades
 
     def _replace(self, order: RestingOrder, r: Replace) -> list[Trade]:
@@ -334,147 +372,57 @@ class Exchange:
             credit.committed_ueur -= _commitment(order, order.remaining_wh)
         if keeps_priority:
             order.remaining_wh = r.quantity_wh
+            self._ladder.reduce(order.seq, r.quantity_wh)
             if order.side == "buy":
                 credit.committed_ueur += _commitment(order, order.remaining_wh)
             return []
-        order.remaining_wh = 0  # the old queue entry dies; a new one takes its place
+        self._ladder.cancel(order.seq)  # the old queue entry dies; a new one takes its place
+        order.remaining_wh = 0
         self._forget(order)
         self._seq += 1
         new = RestingOrder(order.key, order.side, order.slot, order.zone, r.price,
                            r.quantity_wh, self._seq, order.expires_at)
         if new.side == "buy":
             credit.committed_ueur += _commitment(new, new.remaining_wh)
-        trades = self._match(new)
-        if new.remaining_wh > 0:
-            self._rest(new)
-        return trades
+        return self._match(new, rest=True)
 
     # ---- matching ---------------------------------------------------------------------------
-    def _capacity(self, from_zone: str, to_zone: str, slot: int) -> int:
-        """Largest energy (Wh) tradable i → j before some posted capacity is exhausted."""
-        if slot not in self._capped_slots:
-            return UNLIMITED
-        cap = UNLIMITED
-        for name, change in self._flow[(from_zone, to_zone)]:
-            headroom = self._headroom.get((name, slot, "import" if change > 0 else "export"))
-            if headroom is not None:
-                cap = min(cap, headroom * 1000 // abs(change))
-        return cap
-
-    def _use_capacity(self, from_zone: str, to_zone: str, slot: int, wh: int) -> None:
-        if slot not in self._capped_slots:
-            return
-        for name, change in self._flow[(from_zone, to_zone)]:
-            key = (name, slot, "import" if change > 0 else "export")
-            if key in self._headroom:
-                self._headroom[key] = max(self._headroom[key] - (-(-wh * abs(change) // 1000)), 0)
-
     def _supplier_price(self, buying: bool, slot: int) -> int:
         """The supplier's standing quote met by an incoming buy (retail) or sell (feed-in)."""
         tariff = self.config.tariff
         return tariff.retail(slot) if buying else tariff.feed_in_price(slot)
 
-    def _candidates(self, incoming: RestingOrder):
-        """Each zone's best counterparty: (effective, seq, price, fee, zone, order|None, cap)."""
+    def _match(self, incoming: RestingOrder, rest: bool) -> list[Trade]:
+        """Match ``incoming`` in the ladder, book its trades, and rest what is left if ``rest``."""
         buying = incoming.side == "buy"
-        slot = incoming.slot
-        out = []
-        for zone in self._zones:
-            seller_zone, buyer_zone = (zone, incoming.zone) if buying else (incoming.zone, zone)
-            cap = self._capacity(seller_zone, buyer_zone, slot)
-            if cap <= 0:
-                continue
-            fee = self.fee(seller_zone, buyer_zone, slot)
-            book = self._books.get((slot, zone))
-            if book is not None:
-                top = book.best_ask() if buying else book.best_bid()
-                while top is not None and top.key[0] == incoming.key[0]:
-                    self._cancel(top)  # self-trade prevention: the resting order is cancelled
-                    top = book.best_ask() if buying else book.best_bid()
-                if top is not None:
-                    eff = top.price + fee if buying else top.price - fee
-                    out.append((eff, top.seq, top.price, fee, zone, top, cap))
-            if zone == self._upstream:
-                price = self._supplier_price(buying, slot)
-                eff = price + fee if buying else price - fee
-                out.append((eff, SUPPLIER_SEQ, price, fee, zone, None, cap))
-        return out
-
-    def _match(self, incoming: RestingOrder) -> list[Trade]:
+        ladder = self._ladder
+        ladder.place(self._owner(incoming.key[0]), 0 if buying else 1, incoming.slot,
+                     self._zone_index[incoming.zone], incoming.price, incoming.remaining_wh,
+                     incoming.seq, rest)
+        for seq in ladder.self_cancelled:
+            self._release(self._by_seq[seq])  # self-trade prevention
         trades: list[Trade] = []
-        buying = incoming.side == "buy"
-        while incoming.remaining_wh > 0:
-            cands = self._candidates(incoming)
-            if not cands:
-                break
-            if buying:
-                eff, _, price, fee, zone, resting, cap = min(cands, key=lambda c: (c[0], c[1]))
-                if incoming.price < eff:
-                    break
-            else:
-                eff, _, price, fee, zone, resting, cap = min(cands, key=lambda c: (-c[0], c[1]))
-                if incoming.price > eff:
-                    break
-            left = resting.remaining_wh if resting is not None else UNLIMITED
-            qty = min(incoming.remaining_wh, left, cap)
+        for seq, z, price, fee, qty, _left in ladder.fills:
+            resting = self._by_seq[seq] if seq >= 0 else None
             counterparty = resting.key if resting is not None else (self.config.supplier, "")
+            zone = self._zones[z]
             seller_zone, buyer_zone = (zone, incoming.zone) if buying else (incoming.zone, zone)
             buyer, seller = (incoming.key, counterparty) if buying else (counterparty, incoming.key)
             trade = Trade(
                 seq=self._trade_seq, slot=incoming.slot, buyer=buyer[0], seller=seller[0],
                 buy_order_id=buyer[1], sell_order_id=seller[1], buyer_zone=buyer_zone,
-                seller_zone=seller_zone, quantity_wh=qty,
-                # the resting side trades at its limit; for a resting bid the seller gets bid − fee
-                price=price if buying else price - fee, fee=fee, aggressor=incoming.side,
+                seller_zone=seller_zone, quantity_wh=qty, price=price, fee=fee,
+                aggressor=incoming.side,
             )
             self._trade_seq += 1
             self._fill(incoming, qty, trade)
             if resting is not None:
                 self._fill(resting, qty, trade)
-            self._use_capacity(seller_zone, buyer_zone, incoming.slot, qty)
             trades.append(trade)
             self.trades.append(trade)
+        if ladder.rested:
+            self._rest(incoming)
         return trades
-
-    def _fillable(self, incoming: RestingOrder) -> int:
-        """How much of ``incoming`` would fill now (for fill-or-kill), without changing state.
-
-        Walks every acceptable quote in matching order and uses capacity headroom exactly as
-        matching would (paths through the same congestion point share its headroom).
-        """
-        buying = incoming.side == "buy"
-        slot = incoming.slot
-        quotes = []
-        for zone in self._zones:
-            seller_zone, buyer_zone = (zone, incoming.zone) if buying else (incoming.zone, zone)
-            fee = self.fee(seller_zone, buyer_zone, slot)
-            book = self._books.get((slot, zone))
-            offers = [] if book is None else [
-                (o.price, o.seq, o.remaining_wh) for o in book.orders("sell" if buying else "buy")
-                if o.key[0] != incoming.key[0]]
-            if zone == self._upstream:
-                offers.append((self._supplier_price(buying, slot), SUPPLIER_SEQ, UNLIMITED))
-            for price, seq, qty in offers:
-                eff = price + fee if buying else price - fee
-                if (incoming.price >= eff) if buying else (incoming.price <= eff):
-                    quotes.append((eff if buying else -eff, seq, qty, seller_zone, buyer_zone))
-        headroom = dict(self._headroom)
-        need = incoming.remaining_wh
-        for _, _, qty, seller_zone, buyer_zone in sorted(quotes):
-            if need <= 0:
-                break
-            take = min(need, qty)
-            if slot in self._capped_slots:
-                for name, change in self._flow[(seller_zone, buyer_zone)]:
-                    key = (name, slot, "import" if change > 0 else "export")
-                    if key in headroom:
-                        take = min(take, headroom[key] * 1000 // abs(change))
-                for name, change in self._flow[(seller_zone, buyer_zone)]:
-                    key = (name, slot, "import" if change > 0 else "export")
-                    if key in headroom:
-                        headroom[key] = max(headroom[key] - (-(-take * abs(change) // 1000)), 0)
-            need -= take
-        return incoming.remaining_wh - need
 
     def _fill(self, order: RestingOrder, qty: int, trade: Trade) -> None:
         sender = order.key[0]

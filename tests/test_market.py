@@ -44,7 +44,8 @@ def h(config, directory, keys) -> Harness:
 
 
 def snapshot(ex: Exchange):
-    books = {k: b.depth() for k, b in ex._books.items()}
+    books = {(slot, zone): ex.book(slot, zone).depth() for slot in sorted(ex._open_slot_set)
+             for zone in ex.config.topology.all_zones()}
     return books, dict(ex._nonces), len(ex.trades), ex.available_credit("a")
 
 
