@@ -1,7 +1,8 @@
 """The LV grid as the DSO models it for the market: transformer, feeders, homes on feeders.
 
-This first model is lossless and radial: the transformer's import flow in a slot is the sum of
-the homes' net imports. (Cable ratings, losses and voltages come with the power-flow model.)
+This model is lossless and radial: the transformer's import flow in a slot is the sum of the
+homes' net imports; the market and the price loop use it. Cable ratings, losses and voltages
+are in the pandapower model (:mod:`dso.network`) and its batched power flow (:mod:`dso.powerflow`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ from protocol.units import kw_to_wh
 
 @dataclass(frozen=True)
 class LVGrid:
-    """One MV/LV substation: transformer rating (kVA, unity power factor) and its feeders."""
+    """One MV/LV substation: transformer rating (kVA), its feeders and their cables.
+
+    The cable fields shape the pandapower model (:mod:`dso.network`): each feeder is a trunk of
+    ``sections_per_feeder`` sections of ``section_m`` metres of pandapower std type ``cable``.
+    """
 
     transformer_kva: float
     feeders: tuple[str, ...]
     home_feeder: dict[str, str]
+    cable: str = "NAYY 4x150 SE"
+    sections_per_feeder: int = 10
+    section_m: float = 30.0
 
     def topology(self) -> Topology:
         return transformer_topology(self.feeders)

@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="transformer rating (160 kVA × homes/184)")
     sim.add_argument("--preset", choices=sorted(PRESETS), default=None,
                      help="one of the 12 smart-grid presets (assets planned by the MILP planner)")
+    sim.add_argument("--grid", default=None, metavar="SIMBENCH_CODE",
+                     help="a real SimBench LV grid with its own customers and yearly profiles, "
+                          "e.g. 1-LV-rural1--2-sw (codes: 1-LV-{rural1,rural2,rural3,semiurb4,"
+                          "semiurb5,urban6}--{0,1,2}-sw)")
     sim.add_argument("--profiles", choices=("simbench", "synthetic"), default="simbench",
                      help="real SimBench profiles (default) or the seeded synthetic generator")
     sim.add_argument("--out", type=Path, default=Path("report"), help="report folder (report/)")
@@ -107,7 +111,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if args.out.exists() and not args.out.is_dir():
         raise FlexmarketError(f"--out {args.out} exists and is not a folder")
-    if args.preset:
+    grid_profiles = None
+    if args.grid:
+        from sim.simbench_grid import SIMBENCH_LV_CODES, simbench_scenario
+
+        if args.grid not in SIMBENCH_LV_CODES:
+            raise FlexmarketError(f"--grid {args.grid!r} is not a SimBench LV grid; choose one "
+                                  f"of {', '.join(SIMBENCH_LV_CODES)}")
+        if args.preset:
+            raise FlexmarketError("--grid and --preset are exclusive (a SimBench grid brings "
+                                  "its own customers)")
+        scenario, grid_profiles = simbench_scenario(args.grid, days=args.days, seed=args.seed,
+                                                    start=args.start or DEFAULT_START)
+    elif args.preset:
         scenario = preset_scenario(args.preset, homes=args.homes, days=args.days, seed=args.seed,
                                    start=args.start or DEFAULT_START,
                                    transformer_kva=args.transformer_kva)
@@ -119,8 +135,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[phase]}"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("loading profiles", total=args.days, phase="")
-        profiles = simbench_profiles() if args.profiles == "simbench" else synthetic_profiles(
-            args.seed)
+        if grid_profiles is not None:
+            profiles = grid_profiles
+        else:
+            profiles = simbench_profiles() if args.profiles == "simbench" else (
+                synthetic_profiles(args.seed))
         progress.update(task, description="deploying contracts")
 
         def on_progress(phase: str, done: int, total: int) -> None:

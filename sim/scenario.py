@@ -180,3 +180,18 @@ def home_day_wh(home: HomeConfig, profiles: Profiles, day: int) -> tuple[np.ndar
     else:
         pv = np.zeros(SLOTS_PER_DAY, dtype=np.int64)
     return load, pv
+
+
+def home_year_wh(home: HomeConfig, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]:
+    """Load and PV (integer Wh per slot) of ``home`` over the whole profile year.
+
+    The same scaling as :func:`home_day_wh`, for every slot of the year at once.
+    """
+    norm = profiles.series[home.load_profile]
+    kw_per_unit = home.annual_kwh / (profiles.annual_sum(home.load_profile) * 0.25)
+    load = np.rint(norm * kw_per_unit * 250).astype(np.int64)
+    if home.pv_kwp > 0:
+        pv = np.rint(profiles.series[home.pv_profile] * home.pv_kwp * 250).astype(np.int64)
+    else:
+        pv = np.zeros(profiles.n_slots, dtype=np.int64)
+    return load, pv

@@ -26,6 +26,9 @@ def flexmarket(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
         (["simulate", "--transformer-kva", "-5"], "must be positive"),
         (["simulate", "--profiles", "random"], "invalid choice"),
         (["simulate", "--ledger-url", "http://127.0.0.1:9"], "no Ethereum JSON-RPC node"),
+        (["simulate", "--grid", "1-LV-nowhere--0-sw"], "is not a SimBench LV grid"),
+        (["simulate", "--grid", "1-LV-rural1--2-sw", "--preset", "2030-green-high"],
+         "are exclusive"),
         (["frobnicate"], "invalid choice"),
     ],
 )

@@ -1,0 +1,71 @@
+"""SimBench LV grids as scenarios: their customers, their own profiles, their power flow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+
+from dso.powerflow import BatchedPowerFlow, pandapower_slot
+from sim.scenario import home_day_wh, home_year_wh, unix_day
+from sim.simbench_grid import _simbench, simbench_network, simbench_scenario
+from tests.test_cli import flexmarket
+
+CODE = "1-LV-rural1--2-sw"  # rural grid, 2034: its PV overloads the 160 kVA transformer
+
+
+@pytest.fixture(scope="module")
+def rural():
+    return simbench_scenario(CODE)
+
+
+def test_every_load_is_a_customer_with_the_grid_s_pv(rural):
+    scenario, _ = rural
+    net, _ = _simbench(CODE)
+    assert len(scenario.homes) == len(net.load) == 28
+    assert scenario.grid.transformer_kva == 160.0
+    assert scenario.grid.feeders == ("f1", "f2", "f3", "f4")
+    assert sum(h.pv_kwp for h in scenario.homes) == pytest.approx(net.sgen.sn_mva.sum() * 1000)
+
+
+def test_customers_follow_simbench_absolute_profiles(rural):
+    scenario, profiles = rural
+    net, values = _simbench(CODE)
+    day = unix_day(dt.date(2016, 7, 1))
+    first = (day - unix_day(dt.date(2016, 1, 1))) * 96  # SimBench's year is 2016
+    load_kw = values[("load", "p_mw")].to_numpy()[first:first + 96] * 1000
+    pv_kw = values[("sgen", "p_mw")].to_numpy()[first:first + 96] * 1000
+    loads, pvs = [], []
+    for col, idx in enumerate(net.load.index):
+        home = next(h for h in scenario.homes if h.home_id == f"c{idx}")
+        load, pv = home_day_wh(home, profiles, day)
+        assert np.abs(load - load_kw[:, col] * 250).max() <= 0.5  # Wh, rounding only
+        loads.append(load)
+        pvs.append(pv)
+    assert abs(np.sum(pvs) - pv_kw.sum() * 250) <= 0.5 * len(pvs) * 96
+
+
+def test_batched_power_flow_matches_pandapower_on_the_simbench_net(rural):
+    scenario, profiles = rural
+    grid = simbench_network(CODE)
+    by_id = {h.home_id: h for h in scenario.homes}
+    p_mw = np.stack([np.subtract(*home_year_wh(by_id[h], profiles)) for h in grid.homes]) * 4e-6
+    result = BatchedPowerFlow(grid).solve(p_mw)
+    loading = result.trafo_loading_percent[0]
+    assert (loading > 100).sum() > 500  # the 2034 PV overloads the transformer without a market
+    for k in [*np.argsort(loading)[-3:], 1000, 20_000]:
+        ref = pandapower_slot(grid, p_mw[:, k])
+        assert abs(ref.trafo_loading_percent[0, 0] - loading[k]) < 1e-4
+        assert np.abs(ref.line_loading_percent[:, 0] - result.line_loading_percent[:, k]).max() < 1e-4
+
+
+def test_simulate_a_simbench_grid_end_to_end(tmp_path):
+    out = tmp_path / "report"
+    proc = flexmarket("simulate", "--grid", CODE, "--out", str(out), "--no-audit")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"]["homes"] == 28
+    assert summary["run"]["profiles"] == f"simbench:{CODE}"
+    assert all(v is not False for v in summary["invariants"].values())
