@@ -99,14 +99,15 @@ class BatchedPowerFlow:
         s_inj = np.zeros((len(self._pq), n_slots), dtype=complex)
         np.add.at(s_inj, self._load_row, -s_load / self._base_mva)
         v = np.repeat(self._w[:, None], n_slots, axis=1)
-        for it in range(1, self.max_iter + 1):
+        iterations, step = 0, np.inf
+        while step >= self.tol_pu:
+            if iterations == self.max_iter:
+                raise RuntimeError(
+                    f"Z-bus power flow did not converge in {self.max_iter} iterations")
             v_new = self._z @ np.conj(s_inj / v) + self._w[:, None]
             step = np.max(np.abs(v_new - v)) if n_slots else 0.0
             v = v_new
-            if step < self.tol_pu:
-                break
-        else:
-            raise RuntimeError(f"Z-bus power flow did not converge in {self.max_iter} iterations")
+            iterations += 1
         v_all = np.empty((self._n_bus, n_slots), dtype=complex)
         v_all[self._pq] = v
         v_all[self._ref] = self._v_ref[:, None]
@@ -115,7 +116,7 @@ class BatchedPowerFlow:
         line = np.maximum(i_f[self._line] * self._line_scale_f[:, None],
                           i_t[self._line] * self._line_scale_t[:, None])
         trafo = np.maximum(i_f[self._trafo], i_t[self._trafo]) * self._trafo_scale[:, None]
-        return PowerFlowResult(np.abs(v_all[self._bus_row]), line, trafo, it)
+        return PowerFlowResult(np.abs(v_all[self._bus_row]), line, trafo, iterations)
 
 
 def pandapower_slot(grid: GridNetwork, p_mw: np.ndarray) -> PowerFlowResult:

@@ -70,7 +70,7 @@ def simbench_scenario(code: str, days: int = 1, seed: int = 0,
     pv_kw = values[("sgen", "p_mw")].to_numpy() * 1000
     series: dict[str, np.ndarray] = {}
     home_of_load = {}
-    for col, (idx, row) in enumerate(net.load.iterrows()):
+    for col, idx in enumerate(net.load.index):
         home = f"c{idx}"
         home_of_load[int(idx)] = home
         series[f"{code}/load/{home}"] = load_kw[:, col]
