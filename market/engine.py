@@ -262,6 +262,8 @@ class Exchange:
             raise Rejected(f"unknown congestion point {p.point!r}")
         if now >= self._gate(p.slot):
             raise Rejected(f"gate closed for slot {p.slot}")
+        if slot_start(p.slot) > now + self.config.horizon_s:
+            raise Rejected(f"slot {p.slot} is beyond the trading horizon")
         if p.version < self._price_versions.get((p.point, p.slot, p.direction), -1):
             raise Rejected("congestion price version is older than the posted one")
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from protocol.units import MAX_ABS_PRICE, MAX_ORDER_WH
+from protocol.units import MAX_ABS_PRICE, MAX_CAPACITY_WH, MAX_ORDER_WH
 
 ParticipantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Hex32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -90,7 +90,7 @@ class CongestionPrice(Message):
     slot: Slot
     direction: Literal["import", "export"]
     price: Annotated[int, Field(ge=0, le=MAX_ABS_PRICE)]
-    capacity_wh: Annotated[int, Field(ge=0)] | None = None
+    capacity_wh: Annotated[int, Field(ge=0, le=MAX_CAPACITY_WH)] | None = None
     version: Annotated[int, Field(ge=0)] = 0
 
 

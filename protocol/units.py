@@ -14,6 +14,8 @@ DAY_SECONDS = SLOT_SECONDS * SLOTS_PER_DAY
 MAX_ABS_PRICE = 10_000_000
 #: Largest single order, Wh (1 MWh: far above any home's 15-minute energy).
 MAX_ORDER_WH = 1_000_000
+#: Largest capacity a congestion point can be given for one slot, Wh (1 GWh).
+MAX_CAPACITY_WH = 10**9
 #: µ€ per euro.
 UEUR_PER_EUR = 1_000_000
 

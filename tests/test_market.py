@@ -164,7 +164,7 @@ def test_self_trade_is_prevented(h):
 @pytest.mark.parametrize(
     "case",
     ["time_backwards", "closed_gate", "beyond_horizon", "wrong_zone", "replayed_nonce",
-     "bad_signature", "duplicate_id", "no_escrow", "dso_orders", "home_posts_price",
+     "bad_signature", "duplicate_id", "no_escrow", "dso_orders", "home_posts_price", "price_beyond_horizon",
      "home_states_escrow"],
 )
 def test_bad_input_is_rejected_with_reason_and_changes_nothing(h, keys, case):
@@ -216,6 +216,10 @@ def test_bad_input_is_rejected_with_reason_and_changes_nothing(h, keys, case):
         ack = h.send("a", CongestionPrice, point="transformer", slot=SLOT, direction="import",
                      price=1)
         expect = "only the DSO"
+    elif case == "price_beyond_horizon":  # far-future slots would overflow the C++ core
+        ack = h.send("dso", CongestionPrice, point="transformer", slot=10**30,
+                     direction="import", price=1)
+        expect = "beyond the trading horizon"
     else:
         ack = h.send("a", EscrowUpdate, participant="a", escrow_ueur=10**15,
                      settled_through_slot=0)
@@ -343,3 +347,13 @@ def test_recovery_continues_the_same_hash_chain(config, directory, keys, tmp_pat
     assert h.order("c", "c2", "buy", 40, 160_000, zone="f2").trades[0].quantity_wh == 40
     again.journal.close()
     assert replay(*load_journal(path)) == again.exchange.trades
+
+
+def test_capacity_beyond_bound_is_refused_at_parse():
+    from pydantic import ValidationError
+
+    from protocol.units import MAX_CAPACITY_WH
+
+    with pytest.raises(ValidationError, match="less than or equal"):
+        CongestionPrice(sender="dso", nonce=1, point="transformer", slot=SLOT,
+                        direction="import", price=1, capacity_wh=MAX_CAPACITY_WH + 1)
