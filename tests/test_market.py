@@ -164,8 +164,8 @@ def test_self_trade_is_prevented(h):
 @pytest.mark.parametrize(
     "case",
     ["time_backwards", "closed_gate", "beyond_horizon", "wrong_zone", "replayed_nonce",
-     "bad_signature", "duplicate_id", "no_escrow", "dso_orders", "home_posts_price", "price_beyond_horizon",
-     "home_states_escrow"],
+     "bad_signature", "duplicate_id", "no_escrow", "dso_orders", "home_posts_price",
+     "price_beyond_horizon", "home_states_escrow"],
 )
 def test_bad_input_is_rejected_with_reason_and_changes_nothing(h, keys, case):
     h.order("a", "a0", "sell", 100, 150_000)
