@@ -222,11 +222,18 @@ def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets
 def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: np.ndarray,
               sell: np.ndarray, peak_price_per_kw: float = 0.0, soc_wh: float | None = None,
               outdoor_c: np.ndarray | None = None, indoor_c: float | None = None,
-              time_limit_s: float = 5.0, marginal_values: bool = False) -> MilpPlan:
+              time_limit_s: float = 5.0, marginal_values: bool = False,
+              import_limit_wh: np.ndarray | None = None,
+              export_limit_wh: np.ndarray | None = None,
+              limit_penalty: float | np.ndarray = 0.0) -> MilpPlan:
     """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
 
     ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
     (about +40 % time); without it ``MilpPlan.marginal_value`` is all NaN.
+    ``import_limit_wh`` / ``export_limit_wh`` (Wh per slot, ``inf`` = none) are soft limits on
+    the home's import and export — room the DSO has allotted it: energy beyond them costs
+    ``limit_penalty`` µ€/kWh (one value, or one per slot) on top of its price, so the plan keeps
+    within them wherever its assets can.
     """
     T = len(load_wh)
     V, R = _Vars(), _Rows()
@@ -235,11 +242,22 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     ch, dis, soc, ev_ch, ev_dis = h.ch, h.dis, h.soc, h.ev_ch, h.ev_dis
     hp_e, temp, app_cols, balance_rows = h.hp_e, h.temp, h.app_cols, h.balance_rows
     bat, ev, hp = assets.battery, assets.ev, assets.heat_pump
+    beyond, beyond_cost = [], []
+    penalty = np.broadcast_to(np.asarray(limit_penalty, float), (T,))
+    for flow, limit in ((imp, import_limit_wh), (exp, export_limit_wh)):
+        if limit is None:
+            continue
+        for t in np.flatnonzero(np.isfinite(limit)):
+            over = V.add(1, 0, np.inf)[0]
+            R.add([flow[t], over], [1.0, -1.0], -np.inf, max(float(limit[t]), 0.0))
+            beyond.append(over)
+            beyond_cost.append(penalty[t] / 1000)
 
     c = np.zeros(V.n)
     c[imp] = np.asarray(buy, float) / 1000
     c[exp] = -np.asarray(sell, float) / 1000
     c[peak] = peak_price_per_kw * 4 / 1000  # peak variable is Wh per slot: × 4 / 1000 = kW
+    c[beyond] = beyond_cost
     A = coo_matrix((R.v, (R.r, R.c)), shape=(len(R.lo), V.n)).tocsr()
     cons = LinearConstraint(A, R.lo, R.hi)
     bounds = Bounds(V.lo, V.hi)

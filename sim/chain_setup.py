@@ -20,6 +20,7 @@ class ChainContext:
     aggregator: Sender
     operator: Sender
     minted_ueur: int
+    dso: Sender
 
 
 def bring_up(scenario: Scenario, parts: Participants,
@@ -30,7 +31,7 @@ def bring_up(scenario: Scenario, parts: Participants,
         funder = w3.eth.accounts[0]
     else:
         w3, funder = embedded_chain()
-    for role in (AGGREGATOR, OPERATOR):
+    for role in (AGGREGATOR, OPERATOR, DSO):
         tx_hash = w3.eth.send_transaction(
             {"from": funder, "to": parts.accounts[role].address, "value": GAS_FUNDING_WEI}
         )
@@ -54,4 +55,9 @@ def bring_up(scenario: Scenario, parts: Participants,
                for h in scenario.homes}
     credits[parts.accounts[SUPPLIER].address] = scenario.escrow_per_home_ueur * len(scenario.homes)
     client.fund_escrow(aggregator, credits)
-    return ChainContext(client, aggregator, operator, sum(credits.values()))
+    minted = sum(credits.values())
+    dso = Sender(w3, parts.accounts[DSO])
+    if scenario.dso_buys_flexibility:  # the DSO's budget for flexibility, as tokens it holds
+        client.mint(aggregator, dso.address, scenario.dso_flex_budget_ueur)
+        minted += scenario.dso_flex_budget_ueur
+    return ChainContext(client, aggregator, operator, minted, dso)

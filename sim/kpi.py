@@ -88,10 +88,15 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
     entries = sum(len(d.settlement.batch.entries) for d in result.days)
     gas = sum(d.settle_gas for d in result.days)
 
+    flex_income: dict[str, int] = {}
+    for d in result.days:
+        for order in d.flex_orders:
+            flex_income[order.home] = flex_income.get(order.home, 0) + order.price_ueur
     bills = {}
     for h in homes:
+        # the market bill: settled statements, less what the DSO paid for the home's flexibility
         market = -sum(d.settlement.statements[h].net_ueur for d in result.days
-                      if h in d.settlement.statements)
+                      if h in d.settlement.statements) - flex_income.get(h, 0)
         base = no_market_bill_ueur(result, h)
         wallet = WalletView(client, addr[h])
         closing = wallet.total_ueur()
@@ -102,6 +107,7 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "no_market_bill_eur": base / UEUR_PER_EUR,
             "saving_eur": (base - market) / UEUR_PER_EUR,
             "congestion_fees_eur": congestion / UEUR_PER_EUR,
+            "flex_income_eur": flex_income.get(h, 0) / UEUR_PER_EUR,
             "saving_before_congestion_fees_eur": (base - market + congestion) / UEUR_PER_EUR,
             "closing_balance_eur": closing / UEUR_PER_EUR,
         }
@@ -139,6 +145,10 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "congestion_prices_posted": sum(len(d.posted_prices) for d in result.days),
             "congestion_fees_eur": fees / UEUR_PER_EUR,
             "dso_balance_eur": client.balance_of(addr[DSO]) / UEUR_PER_EUR,
+            "flex_orders": sum(len(d.flex_orders) for d in result.days),
+            "flex_bought_kwh": sum(o.relief_wh for d in result.days for o in d.flex_orders)
+            / 1000,
+            "flex_paid_by_dso_eur": sum(flex_income.values()) / UEUR_PER_EUR,
             "journal_hash": result.exchange.journal.head,
         },
         "forecast": {

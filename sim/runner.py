@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dso.flex import FlexOrder, procure
 from dso.pricing import CongestionPricer
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
@@ -36,7 +37,8 @@ from node.milp import HomeAssets, MilpPlan, plan_home
 from node.planner import Plan, plan_day
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
-from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_start
+from protocol.tariff import capacity_charge_ueur
+from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_start, value_ueur
 from sim.chain_setup import ChainContext, bring_up
 from sim.clock import VirtualClock
 from sim.participants import DSO, OPERATOR, SUPPLIER, Participants, make_participants
@@ -67,6 +69,7 @@ class DayRecord:
     settle_gas: int
     load_mae_wh: float
     pv_mae_wh: float
+    flex_orders: list[FlexOrder] = field(default_factory=list)  # what the DSO bought, paid
 
 
 @dataclass
@@ -228,13 +231,28 @@ class Simulation:
                         *starts[hid], import_fee=import_fee, export_fee=export_fee)
                 return sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
 
-            validation = validate(prognosis, limit, replan, max_rounds=sc.validation_rounds)
-            prognosis = validation.prognosis_wh
-            postings = self.pricer.post_prices(first, validation.import_price,
-                                               validation.export_price)
-            self.result.validation_rounds.append(validation.overloaded_per_round)
+            export_caps: dict[str, np.ndarray] = {}
+            if sc.dso_buys_flexibility:
+                flex = self._buy_flexibility(first, day, prognosis, plans, milp_plans,
+                                             forecasts, starts)
+                # in the slots requested for export, an ordered home's inverter holds its
+                # export to the ordered plan: PV beyond the forecast is curtailed on the spot
+                exporting = prognosis < -flex.target_wh
+                export_caps = {o.home: np.where(exporting, np.maximum(-o.net_wh, 0), np.inf)
+                               for o in flex.orders}
+                prognosis = flex.prognosis_wh
+                postings = self.pricer.post(first, prognosis, limit)  # what flex could not fix
+                self.result.validation_rounds.append(flex.overloaded_per_round)
+            else:
+                validation = validate(prognosis, limit, replan, max_rounds=sc.validation_rounds)
+                prognosis = validation.prognosis_wh
+                postings = self.pricer.post_prices(first, validation.import_price,
+                                                   validation.export_price)
+                self.result.validation_rounds.append(validation.overloaded_per_round)
+            flex_orders = flex.orders if sc.dso_buys_flexibility else []
         else:
             postings = self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh)
+            flex_orders, export_caps = [], {}
         for env in postings:
             self._send(env, now)
         op_key = self.parts.message_keys[OPERATOR]
@@ -246,17 +264,54 @@ class Simulation:
                 escrow_ueur=escrow, settled_through_slot=self.settled_through_slot)), now)
         self.pending[index] = {
             "first": first, "plans": plans, "milp": milp_plans, "actual": actual,
-            "prognosis": prognosis,
+            "prognosis": prognosis, "flex_orders": flex_orders, "export_caps": export_caps,
             "postings": postings, "load_mae": float(np.mean(load_err)),
             "pv_mae": float(np.mean(pv_err)),
         }
         self.progress("plan", index, sc.days)
 
+    def _buy_flexibility(self, first, day, prognosis, plans, milp_plans, forecasts, starts):
+        """USEF flexibility trading, day ahead: the DSO's requests, the homes' offers from
+        their MILP re-planned within their room, the DSO's orders (see dso/flex.py). Ordered
+        homes take their new plans."""
+        sc = self.sc
+        offered: dict[str, tuple[Plan, MilpPlan]] = {}
+
+        def replan(hid: str, import_room: np.ndarray, export_room: np.ndarray):
+            h = self.homes_by_id[hid]
+            # energy beyond the room costs more where the street is further over: the home
+            # leaves the worst slots first and never piles into one
+            excess = np.maximum(np.maximum(-import_room, -export_room), 0)
+            penalty = sc.flex_value_ueur_per_kwh * (1 + excess / sc.grid.transformer_limit_wh)
+            offered[hid] = self._milp_plan(
+                h, first, *forecasts[hid], day, *starts[hid], import_limit=import_room,
+                export_limit=export_room, limit_penalty=penalty)
+            extra = self._plan_cost(offered[hid][1], first) - self._plan_cost(milp_plans[hid],
+                                                                               first)
+            return offered[hid][0].net_wh, round(extra)
+
+        flex = procure(prognosis, {k: plans[k].net_wh for k in sorted(milp_plans)},
+                       sc.grid.transformer_limit_wh, replan, margin=sc.flex_margin,
+                       max_price=sc.flex_value_ueur_per_kwh)
+        for order in flex.orders:
+            plans[order.home], milp_plans[order.home] = offered[order.home]
+        return flex
+
+    def _plan_cost(self, mp: MilpPlan, first: int) -> float:
+        """Expected cost (µ€) of a planned day at the home's supply prices, peak charge incl."""
+        tariff = self.sc.tariff
+        cost = sum(value_ueur(round(i), tariff.retail(first + t))
+                   - value_ueur(round(e), tariff.feed_in_price(first + t))
+                   for t, (i, e) in enumerate(zip(mp.import_wh, mp.export_wh, strict=True)))
+        return cost + capacity_charge_ueur(round(max(mp.import_wh.max(), 0)), tariff)
+
     def _milp_plan(self, h, first: int, load_fc, pv_fc, spread, day: int, soc: float,
                    indoor: float | None, import_fee: np.ndarray | None = None,
-                   export_fee: np.ndarray | None = None) -> tuple[Plan, MilpPlan]:
+                   export_fee: np.ndarray | None = None, import_limit: np.ndarray | None = None,
+                   export_limit: np.ndarray | None = None,
+                   limit_penalty: np.ndarray | float = 0.0) -> tuple[Plan, MilpPlan]:
         """A flexible home's day from the MILP planner, at its supply-contract prices plus the
-        DSO's posted congestion fees (public data)."""
+        DSO's posted congestion fees (public data), within the room the DSO allots it if any."""
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -268,7 +323,9 @@ class Simulation:
                             appliances=h.appliances)
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
                        peak_price_per_kw=tariff.capacity_per_kw_day,
-                       outdoor_c=outdoor_temperature_c(day), indoor_c=indoor)
+                       outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
+                       import_limit_wh=import_limit, export_limit_wh=export_limit,
+                       limit_penalty=limit_penalty)
         net = np.rint(mp.net_wh).astype(np.int64)
         firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
         end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
@@ -318,6 +375,10 @@ class Simulation:
                 used_pv = np.minimum(pv, pv_cap)
                 assets = np.rint(mp.ev_wh + mp.heat_pump_wh + mp.appliance_wh).astype(np.int64)
                 bat = np.rint(mp.battery_wh).astype(np.int64)
+                cap = day["export_caps"].get(h.home_id)
+                if cap is not None:  # a flex order's export cap: curtail what would exceed it
+                    beyond = np.maximum(-(load + assets + bat - used_pv) - cap, 0)
+                    used_pv = used_pv - np.minimum(beyond, used_pv).astype(np.int64)
                 actual_net[h.home_id] = load + assets + bat - used_pv
                 consumption[h.home_id] = load + assets
                 if h.battery is not None:
@@ -377,6 +438,10 @@ class Simulation:
             self.chain.operator, settlement.batch, slot_start(last + 1), self.addresses
         )
         self.settled_through_slot = last
+        for order in day["flex_orders"]:  # FlexSettlement: the DSO pays what it ordered
+            if order.price_ueur > 0:
+                self.chain.client.transfer(self.chain.dso, self.addresses[order.home],
+                                           order.price_ueur)
         # Everything up to here is in a batch: the next day looks only at what came after
         # (trades and readings of later slots stay: they are past ``last`` and filtered in).
         self.settled_trades = _first_index_after(self.result.trades, last, lambda t: t.slot)
@@ -390,7 +455,7 @@ class Simulation:
             prognosis_wh=day["prognosis"], transformer_flow_wh=flow, metered_flow_wh=metered,
             posted_prices=[e.message for e in day["postings"]], settlement=settlement,
             settle_gas=sum(int(r["gasUsed"]) for r in receipts), load_mae_wh=day["load_mae"],
-            pv_mae_wh=day["pv_mae"],
+            pv_mae_wh=day["pv_mae"], flex_orders=day["flex_orders"],
         ))
         self.progress("settle", index + 1, sc.days)
 

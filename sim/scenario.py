@@ -44,6 +44,12 @@ class Scenario:
     escrow_per_home_ueur: int = 100_000_000
     planner: str = "rule"  # "rule": greedy battery; "milp": every flexible home runs the MILP
     validation_rounds: int = 8  # USEF plan/validate rounds (MILP scenarios)
+    # The DSO buys flexibility home by home (dso/flex.py) instead of running the price loop
+    # (MILP scenarios); the margin under the rating covers forecast error.
+    dso_buys_flexibility: bool = False
+    flex_margin: float = 0.05
+    dso_flex_budget_ueur: int = 1_000_000_000  # tokens the DSO holds to pay for flexibility
+    flex_value_ueur_per_kwh: int = 1_000_000  # the most the DSO pays per kWh of overload removed
 
     @property
     def first_slot(self) -> int:
