@@ -33,8 +33,8 @@ Replan = Callable[[str, np.ndarray, np.ndarray], tuple[np.ndarray, int]]
 
 
 @dataclass(frozen=True)
-class FlexOrder:
-    """An accepted offer: the home's new net plan, the overload it removes, what the DSO pays."""
+class FlexPurchase:
+    """A FlexOrder: the home's new net plan, the overload it removes, what the DSO pays."""
 
     home: str
     net_wh: np.ndarray
@@ -46,9 +46,9 @@ class FlexOrder:
 class FlexResult:
     """What the DSO ordered and the prognosis it leaves."""
 
-    orders: list[FlexOrder]
+    orders: list[FlexPurchase]
     prognosis_wh: np.ndarray
-    target_wh: int
+    target_wh: int | np.ndarray  # one target for every slot, or one per slot
     overloaded_per_round: list[int] = field(default_factory=list)
     offers_asked: int = 0
 
@@ -57,18 +57,23 @@ class FlexResult:
         return sum(o.price_ueur for o in self.orders)
 
 
-def overload_wh(prognosis: np.ndarray, target_wh: int) -> np.ndarray:
+def overload_wh(prognosis: np.ndarray, target_wh: int | np.ndarray) -> np.ndarray:
     """Energy beyond the target in either direction, Wh per slot."""
     return np.maximum(np.abs(prognosis) - target_wh, 0)
 
 
-def procure(prognosis_wh: np.ndarray, own_net_wh: Mapping[str, np.ndarray], limit_wh: int,
-            replan: Replan, margin: float = 0.05, max_price: int = 2_000_000,
-            max_rounds: int = 3) -> FlexResult:
-    """Buy flexibility until the prognosis fits ``limit × (1 − margin)``; see the docstring."""
+def procure(prognosis_wh: np.ndarray, own_net_wh: Mapping[str, np.ndarray],
+            limit_wh: int | np.ndarray, replan: Replan, margin: float = 0.05,
+            max_price: int = 2_000_000, max_rounds: int = 3) -> FlexResult:
+    """Buy flexibility until the prognosis fits ``limit × (1 − margin)``; see the docstring.
+
+    ``limit_wh`` is the limit on |flow| in every slot, or per slot (an aggregator answering a
+    UFTP FlexRequest sets it from the requested and available power of each ISP).
+    """
     prognosis = np.asarray(prognosis_wh, dtype=float).copy()
     own = {h: np.asarray(v, dtype=float) for h, v in own_net_wh.items()}
-    target = int(limit_wh * (1 - margin))
+    target = (np.floor(np.asarray(limit_wh, dtype=float) * (1 - margin))
+              if np.ndim(limit_wh) else int(limit_wh * (1 - margin)))
     result = FlexResult([], prognosis, target)
     result.overloaded_per_round.append(int((overload_wh(prognosis, target) > 0).sum()))
     ordered: set[str] = set()
@@ -101,7 +106,7 @@ def procure(prognosis_wh: np.ndarray, own_net_wh: Mapping[str, np.ndarray], limi
             prognosis = others + new_net
             own[home] = new_net
             ordered.add(home)
-            result.orders.append(FlexOrder(home, np.rint(new_net).astype(np.int64),
+            result.orders.append(FlexPurchase(home, np.rint(new_net).astype(np.int64),
                                            round(relief), max(int(price), 0)))
         result.overloaded_per_round.append(int((overload_wh(prognosis, target) > 0).sum()))
         if len(ordered) == ordered_before:

@@ -29,6 +29,8 @@ from scipy.sparse import coo_matrix
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery
 from protocol.errors import FlexmarketError
+from protocol.tariff import Tariff, capacity_charge_ueur
+from protocol.units import value_ueur
 
 
 class PlanInfeasible(FlexmarketError):
@@ -358,3 +360,11 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
     if res.x is None:
         raise PlanInfeasible(f"no feasible community plan: {res.message}")
     return CommunityOptimum(float(res.fun), res.x[f_in] - res.x[f_out])
+
+
+def plan_cost_ueur(mp: MilpPlan, tariff: Tariff, first_slot: int) -> int:
+    """Expected cost (µ€) of a planned day at the supply contract's prices, peak charge incl."""
+    cost = sum(value_ueur(round(i), tariff.retail(first_slot + t))
+               - value_ueur(round(e), tariff.feed_in_price(first_slot + t))
+               for t, (i, e) in enumerate(zip(mp.import_wh, mp.export_wh, strict=True)))
+    return cost + capacity_charge_ueur(round(max(mp.import_wh.max(), 0)), tariff)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dso.flex import FlexOrder, procure
+from dso.flex import FlexPurchase, procure
 from dso.pricing import CongestionPricer
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
@@ -33,12 +33,11 @@ from meter_oracle.simulated import SimulatedMeter
 from node.bidder import Bidder
 from node.forecast import mean_absolute_error, same_slot_mean, same_slot_spread
 from node.home import self_consumption
-from node.milp import HomeAssets, MilpPlan, plan_home
+from node.milp import HomeAssets, MilpPlan, plan_cost_ueur, plan_home
 from node.planner import Plan, plan_day
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
-from protocol.tariff import capacity_charge_ueur
-from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_start, value_ueur
+from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_start
 from sim.chain_setup import ChainContext, bring_up
 from sim.clock import VirtualClock
 from sim.participants import DSO, OPERATOR, SUPPLIER, Participants, make_participants
@@ -69,7 +68,7 @@ class DayRecord:
     settle_gas: int
     load_mae_wh: float
     pv_mae_wh: float
-    flex_orders: list[FlexOrder] = field(default_factory=list)  # what the DSO bought, paid
+    flex_orders: list[FlexPurchase] = field(default_factory=list)  # what the DSO bought, paid
 
 
 @dataclass
@@ -286,8 +285,8 @@ class Simulation:
             offered[hid] = self._milp_plan(
                 h, first, *forecasts[hid], day, *starts[hid], import_limit=import_room,
                 export_limit=export_room, limit_penalty=penalty)
-            extra = self._plan_cost(offered[hid][1], first) - self._plan_cost(milp_plans[hid],
-                                                                               first)
+            extra = (plan_cost_ueur(offered[hid][1], sc.tariff, first)
+                     - plan_cost_ueur(milp_plans[hid], sc.tariff, first))
             return offered[hid][0].net_wh, round(extra)
 
         flex = procure(prognosis, {k: plans[k].net_wh for k in sorted(milp_plans)},
@@ -296,14 +295,6 @@ class Simulation:
         for order in flex.orders:
             plans[order.home], milp_plans[order.home] = offered[order.home]
         return flex
-
-    def _plan_cost(self, mp: MilpPlan, first: int) -> float:
-        """Expected cost (µ€) of a planned day at the home's supply prices, peak charge incl."""
-        tariff = self.sc.tariff
-        cost = sum(value_ueur(round(i), tariff.retail(first + t))
-                   - value_ueur(round(e), tariff.feed_in_price(first + t))
-                   for t, (i, e) in enumerate(zip(mp.import_wh, mp.export_wh, strict=True)))
-        return cost + capacity_charge_ueur(round(max(mp.import_wh.max(), 0)), tariff)
 
     def _milp_plan(self, h, first: int, load_fc, pv_fc, spread, day: int, soc: float,
                    indoor: float | None, import_fee: np.ndarray | None = None,

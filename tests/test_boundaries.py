@@ -14,17 +14,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("protocol", "contracts", "ledger", "meter_oracle", "market", "dso", "node", "wallet",
-            "sim")
+            "sim", "aggregator")
 # package → internal packages it must not import
 FORBIDDEN = {
     "protocol": set(PACKAGES) - {"protocol"},
     "contracts": set(PACKAGES) - {"contracts"},
-    "ledger": {"market", "node", "dso", "sim", "meter_oracle", "wallet"},
-    "meter_oracle": {"market", "node", "dso", "sim", "wallet", "ledger"},
-    "market": {"node", "dso", "sim", "ledger", "meter_oracle", "wallet"},
-    "dso": {"market", "node", "sim", "ledger", "meter_oracle", "wallet"},
-    "node": {"market", "dso", "sim", "ledger", "meter_oracle", "wallet"},
-    "wallet": {"market", "node", "dso", "sim", "meter_oracle"},
+    "ledger": {"market", "node", "dso", "sim", "meter_oracle", "wallet", "aggregator"},
+    "meter_oracle": {"market", "node", "dso", "sim", "wallet", "ledger", "aggregator"},
+    "market": {"node", "dso", "sim", "ledger", "meter_oracle", "wallet", "aggregator"},
+    "dso": {"market", "node", "sim", "ledger", "meter_oracle", "wallet", "aggregator"},
+    "node": {"market", "dso", "sim", "ledger", "meter_oracle", "wallet", "aggregator"},
+    "wallet": {"market", "node", "dso", "sim", "meter_oracle", "aggregator"},
+    # the aggregator plans with the homes' MILP and allots room with dso.flex's pure procedure
+    "aggregator": {"market", "sim", "ledger", "meter_oracle", "wallet"},
 }
 
 

@@ -1,0 +1,1 @@
+"""The aggregator role: its homes' flexibility offered to a DSO over UFTP."""
