@@ -20,11 +20,9 @@ ISPs are the 15-minute slots of the period (a date in the message's time zone), 
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from shapeshifter_uftp import ShapeshifterAgrService
@@ -56,8 +54,9 @@ from shapeshifter_uftp.uftp.messages.flex_settlement import FlexOrderSettlementS
 from xsdata.models.datatype import XmlDate
 
 from aggregator.portfolio import MilpPortfolio, PortfolioOffer
+from protocol.isp import isp_of_slot, slot_of_isp
 from protocol.messages import Reading
-from protocol.units import SLOT_SECONDS, UEUR_PER_EUR
+from protocol.units import UEUR_PER_EUR
 
 ISP = "PT15M"
 #: delivered flexibility within this many watts (or 2 %) of our own metering is accepted
@@ -84,19 +83,15 @@ class UftpAggregator(ShapeshifterAgrService):
         self.errors: list[str] = []
 
     # ---- ISPs ↔ slots -----------------------------------------------------------------------
-    def _first_slot_of(self, period: XmlDate, time_zone: str) -> int:
-        midnight = dt.datetime(period.year, period.month, period.day, tzinfo=ZoneInfo(time_zone))
-        return int(midnight.timestamp()) // SLOT_SECONDS
-
     def _index(self, period: XmlDate, time_zone: str, isp: int) -> int:
         """Portfolio slot index of ``isp`` (1-based) of ``period``; ValueError if outside."""
-        k = self._first_slot_of(period, time_zone) + isp - 1 - self.portfolio.first_slot
+        k = slot_of_isp(period.to_date(), time_zone, isp) - self.portfolio.first_slot
         if not 0 <= k < self.portfolio.slots:
             raise ValueError(f"ISP {isp} of {period} is outside the portfolio's day")
         return k
 
     def _isp(self, k: int, period: XmlDate, time_zone: str) -> int:
-        return self.portfolio.first_slot + k - self._first_slot_of(period, time_zone) + 1
+        return isp_of_slot(period.to_date(), time_zone, self.portfolio.first_slot + k)
 
     # ---- D-prognosis -------------------------------------------------------------------------
     def send_d_prognosis(self, dso_domain: str, period: XmlDate, time_zone: str = "UTC") -> None:
