@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from dso.flex import FlexPurchase, procure
+from dso.operate import ChargingWindow, operate
 from dso.pricing import CongestionPricer
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
@@ -357,6 +358,8 @@ class Simulation:
         first = day["first"]
         actual_net: dict[str, np.ndarray] = {}
         consumption: dict[str, np.ndarray] = {}
+        ev_wh: dict[str, np.ndarray] = {}
+        pv_used: dict[str, np.ndarray] = {}
         for h in sc.homes:
             load, pv = day["actual"][h.home_id]
             mp = day["milp"].get(h.home_id)
@@ -372,6 +375,9 @@ class Simulation:
                     used_pv = used_pv - np.minimum(beyond, used_pv).astype(np.int64)
                 actual_net[h.home_id] = load + assets + bat - used_pv
                 consumption[h.home_id] = load + assets
+                pv_used[h.home_id] = used_pv
+                if h.ev is not None:
+                    ev_wh[h.home_id] = np.rint(mp.ev_wh).astype(np.int64)
                 if h.battery is not None:
                     self.soc[h.home_id] = float(mp.soc_wh[-1])
                 if h.heat_pump is not None:
@@ -385,7 +391,25 @@ class Simulation:
                     bat = np.zeros_like(base)
                 actual_net[h.home_id] = base + bat
                 consumption[h.home_id] = load
+                if h.pv_kwp > 0:  # its inverter can be curtailed too
+                    pv_used[h.home_id] = pv
             self.history[h.home_id] = [*self.history[h.home_id][1:], (load, pv)]
+        if sc.dso_buys_flexibility:  # operate: the DSO activates flexibility slot by slot
+            act = operate(actual_net, ev_wh, {
+                hid: ChargingWindow(self.homes_by_id[hid].ev.arrival,
+                                    self.homes_by_id[hid].ev.departure,
+                                    self.homes_by_id[hid].ev.charger_w // 4)
+                for hid in ev_wh}, pv_used, day["prognosis"], sc.grid.transformer_limit_wh,
+                lambda k: sc.tariff.retail(first + k),
+                lambda k: sc.tariff.imbalance_long(first + k),
+                lambda k: sc.tariff.imbalance_short(first + k))
+            for hid in act.pay_ueur:
+                actual_net[hid] = act.net_wh[hid]
+                if hid in ev_wh:
+                    consumption[hid] = consumption[hid] + act.ev_wh[hid] - ev_wh[hid]
+                day["flex_orders"].append(FlexPurchase(
+                    hid, act.net_wh[hid], act.deferred_wh.get(hid, 0)
+                    + act.curtailed_wh.get(hid, 0), act.pay_ueur[hid]))
         flow = sc.grid.transformer_flow_wh(actual_net)
 
         day_readings: list[SignedReading] = []

@@ -94,3 +94,30 @@ def test_a_simulated_street_where_the_dso_buys_flexibility():
         return sum(int((np.abs(d.prognosis_wh) > limit).sum()) for d in result.days)
 
     assert prognosed_over(with_flex) < prognosed_over(without)
+
+
+def test_operate_defers_ev_charging_into_room_and_curtails_export():
+    from dso.operate import ChargingWindow, operate
+
+    limit = 1_000
+    # two homes; home a charges its EV 800 Wh in slots 1 and 2, where base loads push the flow
+    # over the limit; slots 3–5 have room by the plan; slot 6 exports beyond the limit
+    base_a = np.array([100, 300, 300, 100, 100, 100, -900, 0])
+    base_b = np.array([100, 300, 300, 100, 100, 100, -600, 0])
+    ev_a = np.array([0, 800, 800, 0, 0, 0, 0, 0])
+    net = {"a": base_a + ev_a, "b": base_b}
+    planned = base_a + ev_a + base_b
+    act = operate(net, {"a": ev_a}, {"a": ChargingWindow(1, 6, 900)},
+                  {"a": np.array([0, 0, 0, 0, 0, 0, 1000, 0]),
+                   "b": np.array([0, 0, 0, 0, 0, 0, 700, 0])},
+                  planned, limit, retail=lambda k: 280_000, long=lambda k: 40_000,
+                  short=lambda k: 310_000)
+    flow = act.net_wh["a"] + act.net_wh["b"]
+    assert (np.abs(flow) <= limit).all()
+    assert act.ev_wh["a"].sum() == ev_a.sum()  # the EV gets all its energy, before departure
+    assert act.ev_wh["a"][6:].sum() == 0 and (act.ev_wh["a"] <= 900).all()
+    assert act.deferred_wh == {"a": 800}  # 400 Wh over in each of slots 1 and 2
+    assert act.ev_wh["a"].tolist() == [0, 400, 400, 800, 0, 0, 0, 0]  # into slot 3's room
+    assert act.curtailed_wh == {"a": 500}  # 1,500 Wh export on 1,000: the biggest exporter first
+    # paid: deferred Wh × (retail − long) and curtailed Wh × short, in µ€
+    assert act.pay_ueur["a"] == act.deferred_wh["a"] * 240 + 500 * 310
