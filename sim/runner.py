@@ -70,6 +70,8 @@ class DayRecord:
     load_mae_wh: float
     pv_mae_wh: float
     flex_orders: list[FlexPurchase] = field(default_factory=list)  # what the DSO bought, paid
+    # nets before the operate phase changed them (activated homes only): the no-market baseline
+    unactivated_net_wh: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -394,6 +396,7 @@ class Simulation:
                 if h.pv_kwp > 0:  # its inverter can be curtailed too
                     pv_used[h.home_id] = pv
             self.history[h.home_id] = [*self.history[h.home_id][1:], (load, pv)]
+        unactivated: dict[str, np.ndarray] = {}
         if sc.dso_buys_flexibility:  # operate: the DSO activates flexibility slot by slot
             act = operate(actual_net, ev_wh, {
                 hid: ChargingWindow(self.homes_by_id[hid].ev.arrival,
@@ -404,6 +407,7 @@ class Simulation:
                 lambda k: sc.tariff.imbalance_long(first + k),
                 lambda k: sc.tariff.imbalance_short(first + k))
             for hid in act.pay_ueur:
+                unactivated[hid] = actual_net[hid]
                 actual_net[hid] = act.net_wh[hid]
                 if hid in ev_wh:
                     consumption[hid] = consumption[hid] + act.ev_wh[hid] - ev_wh[hid]
@@ -471,6 +475,7 @@ class Simulation:
             posted_prices=[e.message for e in day["postings"]], settlement=settlement,
             settle_gas=sum(int(r["gasUsed"]) for r in receipts), load_mae_wh=day["load_mae"],
             pv_mae_wh=day["pv_mae"], flex_orders=day["flex_orders"],
+            unactivated_net_wh=unactivated,
         ))
         self.progress("settle", index + 1, sc.days)
 
