@@ -243,7 +243,7 @@ class Simulation:
                 export_caps = {o.home: np.where(exporting, np.maximum(-o.net_wh, 0), np.inf)
                                for o in flex.orders}
                 prognosis = flex.prognosis_wh
-                postings = self.pricer.post(first, prognosis, limit)  # what flex could not fix
+                postings = []  # the DSO pays for flexibility instead of charging fees
                 self.result.validation_rounds.append(flex.overloaded_per_round)
             else:
                 validation = validate(prognosis, limit, replan, max_rounds=sc.validation_rounds)
@@ -252,8 +252,9 @@ class Simulation:
                                                    validation.export_price)
                 self.result.validation_rounds.append(validation.overloaded_per_round)
             flex_orders = flex.orders if sc.dso_buys_flexibility else []
-        else:
-            postings = self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh)
+        else:  # no home plans with the MILP: prices, or (buying flexibility) the operate phase
+            postings = ([] if sc.dso_buys_flexibility
+                        else self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh))
             flex_orders, export_caps = [], {}
         for env in postings:
             self._send(env, now)
