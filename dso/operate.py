@@ -69,6 +69,8 @@ def operate(net_wh: Mapping[str, np.ndarray], ev_wh: Mapping[str, np.ndarray],
                 if excess <= 0:
                     break
                 w = windows[h]
+                if not w.arrival <= k < w.departure:
+                    continue  # a morning top-up from last night: it leaves soon, no deferring
                 for j in range(k + 1, w.departure):
                     if excess <= 0 or ev[h][k] <= 0:
                         break

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 class ElectricVehicle:
     """Plugged in from slot ``arrival`` to ``departure`` (exclusive); needs ``energy_wh`` by then.
 
-    ``v2h`` lets it discharge into the home (never to the grid) while plugged in.
+    ``v2h`` lets it discharge into the home (never to the grid) while plugged in. If it stays
+    plugged in overnight (``departure`` = the end of the day and ``stays_until`` > 0, a slot of
+    the next day), part of the energy may be charged the next morning before ``stays_until``.
     """
 
     arrival: int
@@ -20,6 +22,7 @@ class ElectricVehicle:
     efficiency: float = 0.92
     v2h: bool = False
     battery_wh: int = 40_000
+    stays_until: int = 0
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,11 @@ class HomeAssets:
     heat_pump: HeatPump | None = None
     appliances: tuple[Appliance, ...] = ()
     curtailable_pv: bool = True
+    # an EV plugged in overnight: energy still owed from last night (charged before its
+    # ``stays_until``), and the price (µ€/kWh) tonight's energy is worth if left to tomorrow
+    # morning (None: it must be full by ``departure``, as for an EV that leaves at midnight)
+    ev_owed_wh: int = 0
+    ev_carry_price: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class MilpPlan:
     peak_wh: float
     cost_ueur: float
     marginal_value: np.ndarray  # µ€/kWh of one more Wh consumed in each slot
+    ev_carry_wh: float = 0.0  # EV energy left to tomorrow morning
 
 
 class _Vars:
@@ -117,6 +123,7 @@ class _HomeCols:
     soc: np.ndarray = field(default_factory=lambda: np.array([], int))
     ev_ch: np.ndarray = field(default_factory=lambda: np.array([], int))
     ev_dis: np.ndarray = field(default_factory=lambda: np.array([], int))
+    ev_carry: np.ndarray = field(default_factory=lambda: np.array([], int))
     hp_e: np.ndarray = field(default_factory=lambda: np.array([], int))
     temp: np.ndarray = field(default_factory=lambda: np.array([], int))
 
@@ -151,19 +158,28 @@ def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets
         balance_extra += [(ch, 1.0), (dis, -1.0)]
 
     ev = assets.ev
+    ev_carry = np.array([], int)
     if ev is not None:
-        plugged = np.array([ev.arrival <= t < ev.departure for t in range(T)], float)
+        morning = ev.stays_until if assets.ev_owed_wh > 0 else 0
+        plugged = np.array([ev.arrival <= t < ev.departure or t < morning for t in range(T)],
+                           float)
         step = ev.charger_w / 4
         ev_ch = V.add(T, 0, plugged * step)
         cols = list(ev_ch[ev.arrival:ev.departure])
+        vals = [ev.efficiency] * len(cols)
         if ev.v2h:
             ev_dis = V.add(T, 0, plugged * step)
             balance_extra.append((ev_dis, -1.0))
-            R.add(cols + list(ev_dis[ev.arrival:ev.departure]),
-                  [ev.efficiency] * len(cols) + [-1 / ev.efficiency] * len(cols),
-                  ev.energy_wh, np.inf)
-        else:
-            R.add(cols, [ev.efficiency] * len(cols), ev.energy_wh, np.inf)
+            cols += list(ev_dis[ev.arrival:ev.departure])
+            vals += [-1 / ev.efficiency] * (ev.departure - ev.arrival)
+        if assets.ev_carry_price is not None and ev.stays_until > 0 and ev.departure == T:
+            # what tonight does not charge, tomorrow morning must
+            ev_carry = V.add(1, 0, min(ev.energy_wh, ev.efficiency * step * ev.stays_until))
+            cols.append(ev_carry[0])
+            vals.append(1.0)
+        R.add(cols, vals, ev.energy_wh, np.inf)
+        if morning:
+            R.add(list(ev_ch[:morning]), [ev.efficiency] * morning, assets.ev_owed_wh, np.inf)
         balance_extra.append((ev_ch, 1.0))
 
     hp = assets.heat_pump
@@ -213,7 +229,7 @@ def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets
     if bat is not None:
         cols.ch, cols.dis, cols.soc = ch, dis, soc
     if ev is not None:
-        cols.ev_ch = ev_ch
+        cols.ev_ch, cols.ev_carry = ev_ch, ev_carry
         if ev.v2h:
             cols.ev_dis = ev_dis
     if hp is not None:
@@ -260,6 +276,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     c[exp] = -np.asarray(sell, float) / 1000
     c[peak] = peak_price_per_kw * 4 / 1000  # peak variable is Wh per slot: × 4 / 1000 = kW
     c[beyond] = beyond_cost
+    _price_carry(c, h, assets)
     A = coo_matrix((R.v, (R.r, R.c)), shape=(len(R.lo), V.n)).tocsr()
     cons = LinearConstraint(A, R.lo, R.hi)
     bounds = Bounds(V.lo, V.hi)
@@ -292,7 +309,14 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         indoor_c=col(temp) if hp is not None else np.full(T, np.nan),
         appliance_wh=appliance, appliance_starts=starts_out, pv_used_wh=col(pv_used),
         peak_wh=float(x[peak[0]]), cost_ueur=float(res.fun), marginal_value=marginal,
+        ev_carry_wh=float(x[h.ev_carry].sum()) if len(h.ev_carry) else 0.0,
     )
+
+
+def _price_carry(c: np.ndarray, h: _HomeCols, assets: HomeAssets) -> None:
+    """Energy left to tomorrow morning costs what it will then: price per kWh in the battery."""
+    if len(h.ev_carry):
+        c[h.ev_carry] = assets.ev_carry_price / 1000 / assets.ev.efficiency
 
 
 def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
@@ -339,10 +363,11 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
     """
     T = len(buy)
     V, R = _Vars(), _Rows()
-    nets = []
+    nets, added = [], []
     for load, pv, assets, soc, indoor in homes:
         h = _add_home(V, R, load, pv, assets, soc, outdoor_c, indoor)
         nets.append((h.imp, h.exp))
+        added.append((h, assets))
     f_in = V.add(T, 0, limit_wh)
     f_out = V.add(T, 0, limit_wh)
     for t in range(T):  # f_in − f_out = Σ homes (import − export)
@@ -354,6 +379,8 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
     c = np.zeros(V.n)
     c[f_in] = np.asarray(buy, float) / 1000
     c[f_out] = -np.asarray(sell, float) / 1000
+    for h, assets in added:
+        _price_carry(c, h, assets)
     A = coo_matrix((R.v, (R.r, R.c)), shape=(len(R.lo), V.n)).tocsr()
     res = milp(c, constraints=LinearConstraint(A, R.lo, R.hi), bounds=Bounds(V.lo, V.hi),
                integrality=np.zeros(V.n))  # binaries relaxed: an upper bound on welfare

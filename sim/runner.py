@@ -72,6 +72,8 @@ class DayRecord:
     flex_orders: list[FlexPurchase] = field(default_factory=list)  # what the DSO bought, paid
     # nets before the operate phase changed them (activated homes only): the no-market baseline
     unactivated_net_wh: dict[str, np.ndarray] = field(default_factory=dict)
+    ev_wh: dict[str, np.ndarray] = field(default_factory=dict)  # EV charging delivered (grid)
+    ev_carry_wh: dict[str, int] = field(default_factory=dict)  # EV energy left to the morning
 
 
 @dataclass
@@ -125,6 +127,7 @@ class Simulation:
                         for h in scenario.homes}
         self.soc = {h.home_id: (h.battery.capacity_wh * h.battery.initial_soc if h.battery else 0.0)
                     for h in scenario.homes}
+        self.ev_owed = {h.home_id: 0 for h in scenario.homes}  # EV energy left to the morning
         # Each gateway has logged its own load and PV for the week before the run.
         self.history: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {
             h.home_id: [home_day_wh(h, profiles, scenario.start_day - k)
@@ -199,8 +202,11 @@ class Simulation:
         load_err, pv_err = [], []
         # Day D is planned while D−1 is still to be delivered: start from D−1's planned end.
         previous = self.pending.get(index - 1, {}).get("plans", {})
+        previous_milp = self.pending.get(index - 1, {}).get("milp", {})
         for h in sc.homes:
             before = previous.get(h.home_id)
+            owed = (self.ev_owed[h.home_id] if h.home_id not in previous_milp
+                    else round(previous_milp[h.home_id].ev_carry_wh))
             soc = self.soc[h.home_id] if before is None else before.end_soc_wh
             indoor = self.indoor.get(h.home_id) if before is None else before.end_indoor_c
             past_load = np.stack([d[0] for d in self.history[h.home_id]])
@@ -209,9 +215,9 @@ class Simulation:
             spread = same_slot_spread(past_load) + same_slot_spread(past_pv)
             if sc.planner == "milp" and (h.flexible or h.battery is not None):
                 forecasts[h.home_id] = (load_fc, pv_fc, spread)
-                starts[h.home_id] = (soc, indoor)
+                starts[h.home_id] = (soc, indoor, owed)
                 plans[h.home_id], milp_plans[h.home_id] = self._milp_plan(
-                    h, first, load_fc, pv_fc, spread, day, soc, indoor)
+                    h, first, load_fc, pv_fc, spread, day, soc, indoor, owed)
             else:
                 plans[h.home_id] = plan_day(h, first, load_fc, pv_fc, soc, spread)
             actual[h.home_id] = home_day_wh(h, self.profiles, day)
@@ -301,7 +307,7 @@ class Simulation:
         return flex
 
     def _milp_plan(self, h, first: int, load_fc, pv_fc, spread, day: int, soc: float,
-                   indoor: float | None, import_fee: np.ndarray | None = None,
+                   indoor: float | None, ev_owed: int = 0, import_fee: np.ndarray | None = None,
                    export_fee: np.ndarray | None = None, import_limit: np.ndarray | None = None,
                    export_limit: np.ndarray | None = None,
                    limit_penalty: np.ndarray | float = 0.0) -> tuple[Plan, MilpPlan]:
@@ -314,8 +320,13 @@ class Simulation:
             buy = buy + import_fee
         if export_fee is not None:
             sell = sell - export_fee
+        carry_price = None
+        if h.ev is not None and h.ev.stays_until:  # tomorrow morning's cheapest retail
+            carry_price = min(tariff.retail(first + SLOTS_PER_DAY + t)
+                              for t in range(h.ev.stays_until))
         assets = HomeAssets(battery=h.battery, ev=h.ev, heat_pump=h.heat_pump,
-                            appliances=h.appliances)
+                            appliances=h.appliances, ev_owed_wh=ev_owed,
+                            ev_carry_price=carry_price)
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
                        peak_price_per_kw=tariff.capacity_per_kw_day,
                        outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
@@ -381,6 +392,7 @@ class Simulation:
                 pv_used[h.home_id] = used_pv
                 if h.ev is not None:
                     ev_wh[h.home_id] = np.rint(mp.ev_wh).astype(np.int64)
+                self.ev_owed[h.home_id] = round(mp.ev_carry_wh)
                 if h.battery is not None:
                     self.soc[h.home_id] = float(mp.soc_wh[-1])
                 if h.heat_pump is not None:
@@ -477,6 +489,9 @@ class Simulation:
             settle_gas=sum(int(r["gasUsed"]) for r in receipts), load_mae_wh=day["load_mae"],
             pv_mae_wh=day["pv_mae"], flex_orders=day["flex_orders"],
             unactivated_net_wh=unactivated,
+            ev_wh={hid: act.ev_wh.get(hid, v) for hid, v in ev_wh.items()} if unactivated
+            else ev_wh,
+            ev_carry_wh={hid: self.ev_owed[hid] for hid in ev_wh},
         ))
         self.progress("settle", index + 1, sc.days)
 

@@ -121,8 +121,10 @@ def preset_scenario(
     """The default grid with the assets of one of the 12 presets, planned by the MILP planner.
 
     Per home, seeded: PV 4–8 kWp; batteries 5–10 kWh (PV homes first); EVs home from 17:00–19:30
-    needing 6–14 kWh by midnight (7.4 kW charger); heat pumps of 3 kW in a house with τ = 30 h;
-    smart appliances are a dishwasher (evening to midnight) and a washing machine (07:00–20:00).
+    needing 6–14 kWh, plugged in until 07:00 the next morning (7.4 kW charger; each day's plan
+    may leave part of it to the morning, which the next day's plan must charge); heat pumps of
+    3 kW in a house with τ = 30 h; smart appliances are a dishwasher (evening to midnight) and a
+    washing machine (07:00–20:00).
     """
     from sim.presets import PRESETS
 
@@ -150,7 +152,8 @@ def preset_scenario(
             pv_profile=str(rng.choice(PV_PROFILES)) if i in pv_homes else "",
             battery=Battery(cap, cap // 2, initial_soc=0.3) if i in battery_homes else None,
             ev=ElectricVehicle(arrival=int(rng.integers(68, 79)), departure=96,
-                               energy_wh=int(rng.integers(6, 15)) * 1000)
+                               energy_wh=int(rng.integers(6, 15)) * 1000,
+                               stays_until=28)
             if i in ev_homes else None,
             heat_pump=HeatPump() if i in hp_homes else None,
             appliances=(Appliance("dishwasher", (400, 400, 300, 100), 76, 96),

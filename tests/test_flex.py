@@ -71,7 +71,7 @@ def test_a_simulated_street_where_the_dso_buys_flexibility():
     from sim.scenario import preset_scenario
 
     def run(buys: bool):
-        sc = preset_scenario("2030-green-high", homes=16, days=2, seed=3, transformer_kva=30.0)
+        sc = preset_scenario("2030-green-high", homes=16, days=2, seed=3, transformer_kva=15.0)
         sc.validation_rounds = 0
         sc.dso_buys_flexibility = buys
         return run_simulation(sc, synthetic_profiles(3))
