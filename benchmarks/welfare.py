@@ -38,10 +38,20 @@ def measure(sc, profiles) -> dict:
     tariff = sc.tariff
     buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
     sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
+    # EV energy left to tomorrow morning is paid tomorrow, at the morning's retail: both the
+    # market's homes and the centralised plan may leave some, and both are charged for it
+    carry_price = {h.home_id: min(tariff.retail(first + SLOTS_PER_DAY + t)
+                                  for t in range(h.ev.stays_until))
+                   for h in sc.homes if h.ev is not None and h.ev.stays_until}
+    carried = sum(wh / sc.homes[homes.index(hid)].ev.efficiency * carry_price[hid] / 1000
+                  for hid, wh in result.days[0].ev_carry_wh.items() if hid in carry_price)
+    no_market += carried
+    market += carried
     inputs = []
     for h in sc.homes:
         load, pv = home_day_wh(h, profiles, sc.start_day)
-        assets = HomeAssets(h.battery, h.ev, h.heat_pump, h.appliances)
+        assets = HomeAssets(h.battery, h.ev, h.heat_pump, h.appliances,
+                            ev_carry_price=carry_price.get(h.home_id))
         soc = h.battery.capacity_wh * h.battery.initial_soc if h.battery else None
         inputs.append((load, pv, assets, soc, None))
     try:
