@@ -410,6 +410,7 @@ class Simulation:
                     pv_used[h.home_id] = pv
             self.history[h.home_id] = [*self.history[h.home_id][1:], (load, pv)]
         unactivated: dict[str, np.ndarray] = {}
+        delivered_ev = dict(ev_wh)
         if sc.dso_buys_flexibility:  # operate: the DSO activates flexibility slot by slot
             act = operate(actual_net, ev_wh, {
                 hid: ChargingWindow(self.homes_by_id[hid].ev.arrival,
@@ -424,6 +425,7 @@ class Simulation:
                 actual_net[hid] = act.net_wh[hid]
                 if hid in ev_wh:
                     consumption[hid] = consumption[hid] + act.ev_wh[hid] - ev_wh[hid]
+                    delivered_ev[hid] = act.ev_wh[hid]
                 day["flex_orders"].append(FlexPurchase(
                     hid, act.net_wh[hid], act.deferred_wh.get(hid, 0)
                     + act.curtailed_wh.get(hid, 0), act.pay_ueur[hid]))
@@ -489,8 +491,7 @@ class Simulation:
             settle_gas=sum(int(r["gasUsed"]) for r in receipts), load_mae_wh=day["load_mae"],
             pv_mae_wh=day["pv_mae"], flex_orders=day["flex_orders"],
             unactivated_net_wh=unactivated,
-            ev_wh={hid: act.ev_wh.get(hid, v) for hid, v in ev_wh.items()} if unactivated
-            else ev_wh,
+            ev_wh=delivered_ev,
             ev_carry_wh={hid: self.ev_owed[hid] for hid in ev_wh},
         ))
         self.progress("settle", index + 1, sc.days)
