@@ -5,8 +5,9 @@ each slot, in time order, the DSO sees the street's flow (the homes' meters, 15-
 readings) and, where it is over the limit:
 
 - import: it defers EV charging of homes in that slot to later slots of the same plug-in
-  window that still have room by the day-ahead plan (never beyond the charger's power, never
-  past departure, so every EV still gets its energy); what finds no room stays;
+  window — tonight's, or this morning's before the EV leaves — that still have room by the
+  day-ahead plan (never beyond the charger's power, never past departure, so every EV still gets
+  its energy); what finds no room stays;
 - export: it curtails PV of homes that export in that slot (their inverters' export limit).
 
 Each home is paid what the activation can cost it at most, since its market contracts stand: a
@@ -26,11 +27,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ChargingWindow:
-    """An EV's plug-in window (slot indices, departure exclusive) and charger energy per slot."""
+    """An EV's plug-in windows (slot indices, ends exclusive) and charger energy per slot:
+    tonight's from ``arrival`` to ``departure``, and this morning's until ``morning_until``."""
 
     arrival: int
     departure: int
     max_wh: int
+    morning_until: int = 0
 
 
 @dataclass
@@ -69,9 +72,9 @@ def operate(net_wh: Mapping[str, np.ndarray], ev_wh: Mapping[str, np.ndarray],
                 if excess <= 0:
                     break
                 w = windows[h]
-                if not w.arrival <= k < w.departure:
-                    continue  # a morning top-up from last night: it leaves soon, no deferring
-                for j in range(k + 1, w.departure):
+                end = (w.morning_until if k < w.morning_until
+                       else w.departure if w.arrival <= k < w.departure else k)
+                for j in range(k + 1, end):
                     if excess <= 0 or ev[h][k] <= 0:
                         break
                     room = min(limit_wh - int(expected[j]), w.max_wh - int(ev[h][j]))

@@ -49,6 +49,7 @@ class HomeAssets:
     # morning (None: it must be full by ``departure``, as for an EV that leaves at midnight)
     ev_owed_wh: int = 0
     ev_carry_price: float | None = None
+    ev_carry_max_wh: float | None = None  # room the DSO leaves it tomorrow morning, if limited
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,10 @@ def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets
             vals += [-1 / ev.efficiency] * (ev.departure - ev.arrival)
         if assets.ev_carry_price is not None and ev.stays_until > 0 and ev.departure == T:
             # what tonight does not charge, tomorrow morning must
-            ev_carry = V.add(1, 0, min(ev.energy_wh, ev.efficiency * step * ev.stays_until))
+            most = min(ev.energy_wh, ev.efficiency * step * ev.stays_until)
+            if assets.ev_carry_max_wh is not None:
+                most = min(most, max(assets.ev_carry_max_wh, 0.0))
+            ev_carry = V.add(1, 0, most)
             cols.append(ev_carry[0])
             vals.append(1.0)
         R.add(cols, vals, ev.energy_wh, np.inf)

@@ -128,6 +128,7 @@ class Simulation:
         self.soc = {h.home_id: (h.battery.capacity_wh * h.battery.initial_soc if h.battery else 0.0)
                     for h in scenario.homes}
         self.ev_owed = {h.home_id: 0 for h in scenario.homes}  # EV energy left to the morning
+        self.carry_cap: dict[str, float] = {}  # the DSO's allotment of tomorrow morning's room
         # Each gateway has logged its own load and PV for the week before the run.
         self.history: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {
             h.home_id: [home_day_wh(h, profiles, scenario.start_day - k)
@@ -201,6 +202,7 @@ class Simulation:
         actual: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         load_err, pv_err = [], []
         # Day D is planned while D−1 is still to be delivered: start from D−1's planned end.
+        self.carry_cap = {}  # tonight's allotment is made after today's A-plans
         previous = self.pending.get(index - 1, {}).get("plans", {})
         previous_milp = self.pending.get(index - 1, {}).get("milp", {})
         for h in sc.homes:
@@ -241,6 +243,8 @@ class Simulation:
 
             export_caps: dict[str, np.ndarray] = {}
             if sc.dso_buys_flexibility:
+                prognosis = self._allot_morning(first, day, prognosis, plans, milp_plans,
+                                                forecasts, starts)
                 flex = self._buy_flexibility(first, day, prognosis, plans, milp_plans,
                                              forecasts, starts)
                 # in the slots requested for export, an ordered home's inverter holds its
@@ -278,6 +282,33 @@ class Simulation:
             "pv_mae": float(np.mean(pv_err)),
         }
         self.progress("plan", index, sc.days)
+
+    def _allot_morning(self, first, day, prognosis, plans, milp_plans, forecasts, starts):
+        """Keep tonight's EV top-ups left to tomorrow morning within the morning's room.
+
+        Tomorrow's plans see only tomorrow: if the energy the EVs leave to 00:00–07:00 is more
+        than the morning can take under the target (today's morning flow without today's
+        top-ups, as its forecast), the DSO caps each home's carry in proportion, and they
+        re-plan. Returns the new prognosis.
+        """
+        sc = self.sc
+        carriers = {hid: mp.ev_carry_wh / self.homes_by_id[hid].ev.efficiency
+                    for hid, mp in milp_plans.items() if mp.ev_carry_wh > 0.5}
+        if not carriers:
+            return prognosis
+        until = max(self.homes_by_id[hid].ev.stays_until for hid in carriers)
+        target = sc.grid.transformer_limit_wh * (1 - sc.flex_margin)
+        top_ups = sum(mp.ev_wh[:until] for mp in milp_plans.values())
+        room = float(np.maximum(target - (prognosis[:until] - top_ups), 0).sum())
+        total = sum(carriers.values())
+        if total <= room:
+            return prognosis
+        share = room / total
+        for hid in sorted(carriers):
+            self.carry_cap[hid] = milp_plans[hid].ev_carry_wh * share
+            plans[hid], milp_plans[hid] = self._milp_plan(
+                self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
+        return sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
 
     def _buy_flexibility(self, first, day, prognosis, plans, milp_plans, forecasts, starts):
         """USEF flexibility trading, day ahead: the DSO's requests, the homes' offers from
@@ -326,7 +357,8 @@ class Simulation:
                               for t in range(h.ev.stays_until))
         assets = HomeAssets(battery=h.battery, ev=h.ev, heat_pump=h.heat_pump,
                             appliances=h.appliances, ev_owed_wh=ev_owed,
-                            ev_carry_price=carry_price)
+                            ev_carry_price=carry_price,
+                            ev_carry_max_wh=self.carry_cap.get(h.home_id))
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
                        peak_price_per_kw=tariff.capacity_per_kw_day,
                        outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
@@ -415,7 +447,8 @@ class Simulation:
             act = operate(actual_net, ev_wh, {
                 hid: ChargingWindow(self.homes_by_id[hid].ev.arrival,
                                     self.homes_by_id[hid].ev.departure,
-                                    self.homes_by_id[hid].ev.charger_w // 4)
+                                    self.homes_by_id[hid].ev.charger_w // 4,
+                                    self.homes_by_id[hid].ev.stays_until)
                 for hid in ev_wh}, pv_used, day["prognosis"], sc.grid.transformer_limit_wh,
                 lambda k: sc.tariff.retail(first + k),
                 lambda k: sc.tariff.imbalance_long(first + k),
