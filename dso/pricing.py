@@ -74,3 +74,15 @@ class CongestionPricer:
             )
             out.append(self.key.sign(msg))
         return out
+
+    def repost(self, changes: list[tuple[int, str, int]]) -> list[Signed]:
+        """Signed postings, under one new version, of (slot, direction, price µ€/kWh) changes;
+        a price of 0 lifts an earlier one."""
+        self.version += 1
+        out = []
+        for slot, direction, price in changes:
+            self.nonce += 1
+            out.append(self.key.sign(CongestionPrice(
+                sender=self.dso_id, nonce=self.nonce, point=self.point, slot=slot,
+                direction=direction, price=int(price), version=self.version)))
+        return out

@@ -1,0 +1,84 @@
+"""USEF operate phase, prices: as signed readings arrive, the DSO re-posts the day's later prices.
+
+Day-ahead prices rest on the D-prognosis. Each verified reading adds to the metered flow of its
+slot (Wh, + = import through the transformer); once every meter has reported a slot, the slot's
+error against the prognosis is known. The DSO corrects the prognosis of every later slot of the
+day by the mean error of the last ``window`` complete slots and posts, signed and under a new
+version, the price its rule gives each later slot whose price changes: a price where the
+corrected flow overloads, 0 where an earlier price is no longer needed. The exchange applies a
+posting to matches after it only, and refuses any not signed by the DSO's key or older than the
+version it holds. Pure: the caller delivers readings and sends the postings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dso.pricing import CongestionPricer
+from protocol.messages import CongestionPrice, Reading
+from protocol.signing import Signed
+
+
+@dataclass
+class IntradayPricer:
+    """Re-prices the rest of one day from its readings; see the module docstring."""
+
+    pricer: CongestionPricer
+    first_slot: int
+    prognosis_wh: np.ndarray
+    limit_wh: int
+    meters: frozenset[str]
+    window: int = 4
+    metered: dict[int, int] = field(default_factory=dict)  # slot → net import (Wh)
+    reported: dict[int, set[str]] = field(default_factory=dict)
+    posted: dict[tuple[int, str], int] = field(default_factory=dict)  # (slot, dir) → price
+
+    def record_day_ahead(self, postings: list[Signed]) -> None:
+        """The prices already posted for the day (their latest version counts)."""
+        for env in postings:
+            m = env.message
+            if isinstance(m, CongestionPrice) and m.point == self.pricer.point:
+                self.posted[(m.slot, m.direction)] = m.price
+
+    def add(self, reading: Reading) -> None:
+        """A reading the oracle's verifier accepted."""
+        k = reading.slot - self.first_slot
+        if reading.meter_id not in self.meters or not 0 <= k < len(self.prognosis_wh):
+            return
+        seen = self.reported.setdefault(reading.slot, set())
+        if reading.meter_id in seen:
+            return
+        seen.add(reading.meter_id)
+        self.metered[reading.slot] = (self.metered.get(reading.slot, 0) + reading.import_wh
+                                      - reading.export_wh)
+
+    def error_wh(self, before_slot: int) -> float | None:
+        """Mean metered − prognosed flow over the last complete slots before ``before_slot``."""
+        done = sorted(s for s, seen in self.reported.items()
+                      if s < before_slot and seen == self.meters)[-self.window:]
+        if not done:
+            return None
+        return float(np.mean([self.metered[s] - self.prognosis_wh[s - self.first_slot]
+                              for s in done]))
+
+    def update(self, from_slot: int) -> list[Signed]:
+        """Postings for the slots from ``from_slot`` (the first whose gate is still open) to the
+        end of the day whose price changes, from the slots metered before it."""
+        error = self.error_wh(from_slot)
+        if error is None:
+            return []
+        changes = []
+        for slot in range(max(from_slot, self.first_slot),
+                          self.first_slot + len(self.prognosis_wh)):
+            flow = float(self.prognosis_wh[slot - self.first_slot]) + error
+            ratio = abs(flow) / self.limit_wh
+            congested = "import" if flow > 0 else "export"
+            for direction in ("import", "export"):
+                want = self.pricer.rule.price(ratio) if (
+                    direction == congested and ratio > 1) else 0
+                if want != self.posted.get((slot, direction), 0):
+                    changes.append((slot, direction, want))
+                    self.posted[(slot, direction)] = want
+        return self.pricer.repost(changes) if changes else []

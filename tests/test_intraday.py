@@ -1,0 +1,79 @@
+"""Operate-phase prices: as signed readings arrive, the DSO re-posts the rest of the day."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dso.intraday import IntradayPricer
+from dso.pricing import CongestionPricer
+from market.config import MarketConfig
+from market.engine import Exchange
+from meter_oracle.intervals import Interval
+from meter_oracle.oracle import MeterOracle, ReadingVerifier
+from protocol.signing import KeyDirectory, KeyPair
+from protocol.tariff import two_rate_tariff
+from protocol.topology import transformer_topology
+from protocol.units import slot_start
+
+FIRST = 16947 * 96
+LIMIT = 10_000
+
+
+def test_prices_follow_the_metered_error_and_are_versioned():
+    keys = {n: KeyPair.from_seed(n.encode()) for n in ("dso", "a", "b")}
+    directory = KeyDirectory()
+    directory.add("dso", keys["dso"].public_hex, "dso", "upstream")
+    for n, zone in (("a", "f1"), ("b", "f2")):
+        directory.add(n, keys[n].public_hex, "home", zone)
+    ex = Exchange(MarketConfig(tariff=two_rate_tariff(),
+                               topology=transformer_topology(("f1", "f2"))), directory)
+    prognosis = np.full(96, 9_000)  # within the limit: no day-ahead price
+    intraday = IntradayPricer(CongestionPricer("dso", keys["dso"]), FIRST, prognosis, LIMIT,
+                              frozenset({"a", "b"}))
+    oracles = {n: MeterOracle(n, KeyPair.from_seed(f"meter-{n}".encode())) for n in ("a", "b")}
+    verifier = ReadingVerifier({n: o.key.public_hex for n, o in oracles.items()})
+    registers = {"a": 0, "b": 0}
+
+    def meter(slots: range, flow: int) -> None:
+        for k in slots:
+            for n, wh in (("a", flow // 2), ("b", flow - flow // 2)):
+                registers[n] += wh
+                env = oracles[n].sign(Interval(FIRST + k, wh, 0, registers[n], 0, False))
+                assert verifier.submit(env, slot_start(FIRST + k + 1))
+                intraday.add(env.message)
+                intraday.add(env.message)  # a re-delivery counts once
+
+    meter(range(10), 11_000)  # 2 kWh a slot above the prognosis: the rest of the day would be over
+    postings = intraday.update(FIRST + 12)
+    assert {(p.message.slot, p.message.direction, p.message.price) for p in postings} == {
+        (FIRST + k, "import", 30_000) for k in range(12, 96)}  # 20,000 + 100,000 × 0.1
+    now = slot_start(FIRST + 12) - 901  # a second before slot 12's gate closes
+    assert all(ex.submit(p, now).accepted for p in postings)
+    assert ex.fee("upstream", "f1", FIRST + 40) == 30_000
+
+    meter(range(10, 20), 8_000)  # now 1 kWh under: the prices are lifted from slot 22 on
+    lifted = intraday.update(FIRST + 22)
+    assert {(p.message.slot, p.message.price) for p in lifted} == {
+        (FIRST + k, 0) for k in range(22, 96)}
+    assert lifted[0].message.version > postings[0].message.version
+    later = slot_start(FIRST + 22) - 901
+    assert all(ex.submit(p, later).accepted for p in lifted)
+    assert ex.fee("upstream", "f1", FIRST + 40) == 0
+    # an older posting cannot come back, and nobody but the DSO can post
+    stale = next(p for p in postings if p.message.slot == FIRST + 40).message
+    replayed = ex.submit(keys["dso"].sign(stale), later)
+    assert not replayed.accepted and "nonce" in replayed.reason
+    old_version = keys["dso"].sign(stale.model_copy(update={"nonce": 10_000}))
+    ack = ex.submit(old_version, later)
+    assert not ack.accepted and "older" in ack.reason
+    forged = keys["a"].sign(stale.model_copy(update={"sender": "a", "nonce": 1}))
+    assert "only the DSO" in ex.submit(forged, later).reason
+    assert intraday.update(FIRST + 22) == []  # nothing new to say
+
+
+def test_no_price_moves_before_a_slot_is_fully_metered():
+    pricer = CongestionPricer("dso", KeyPair.from_seed(b"dso"))
+    intraday = IntradayPricer(pricer, FIRST, np.full(96, 9_000), LIMIT, frozenset({"a", "b"}))
+    oracle = MeterOracle("a", KeyPair.from_seed(b"meter-a"))
+    intraday.add(oracle.sign(Interval(FIRST, 20_000, 0, 20_000, 0, False)).message)
+    assert intraday.update(FIRST + 2) == []  # meter b has not reported slot 0 yet
