@@ -331,3 +331,17 @@ def deliver(portfolio: MilpPortfolio):
             assert verifier.submit(env, slot_start(FIRST + 96))
             readings.append(env.message)
     return verifier, readings
+
+
+def test_a_request_for_another_congestion_point_is_rejected_with_its_reason(parties, portfolio):
+    _, dso, _, _ = parties
+    offers_before = dict(portfolio.offers)
+    dso.agr_client(AGR).send_flex_request(FlexRequest(
+        isp_duration="PT15M", time_zone="UTC", period=PERIOD, congestion_point="ean.other",
+        revision=1, expiration_date_time="2016-05-25T20:00:00+00:00",
+        isps=[FlexRequestISP(disposition=AvailableRequested.REQUESTED, min_power=-9000,
+                             max_power=-1000, start=80, duration=1)]))
+    responses = dso.wait("flex_request_response", 2)
+    assert responses[-1].result == AcceptedRejected.REJECTED
+    assert "unknown congestion point" in responses[-1].rejection_reason
+    assert portfolio.offers == offers_before  # nothing was offered
