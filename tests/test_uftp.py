@@ -9,8 +9,11 @@ disputed; a message signed with the wrong key reaches no handler.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import socket
 import threading
+import time
 from decimal import Decimal
 
 import numpy as np
@@ -53,7 +56,6 @@ from protocol.signing import KeyDirectory, KeyPair
 from protocol.tariff import two_rate_tariff
 from protocol.topology import transformer_topology
 from protocol.units import slot_start
-from tests.test_ledger_serve import _free_port as free_port
 
 DAY = dt.date(2016, 5, 26)
 FIRST = (DAY - dt.date(1970, 1, 1)).days * 96
@@ -61,6 +63,35 @@ PERIOD = XmlDate(DAY.year, DAY.month, DAY.day)
 POINT = "ean.871685900000000001"
 AGR, DSO = "agr.flexmarket.test", "dso.flexmarket.test"
 HOMES = [f"home-{k}" for k in range(4)]
+
+
+def distinct_ports(n: int) -> list[int]:
+    """n free loopback ports, all different (each socket is held until all are chosen)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+@contextlib.contextmanager
+def running(*services, timeout: float = 30.0):
+    """Start UFTP services, failing (not hanging) if one cannot bind; stop them all after."""
+    started = []
+    try:
+        for service in services:
+            service.server_thread = threading.Thread(target=service.run, daemon=True)
+            service.server_thread.start()
+            started.append(service)
+            deadline = time.monotonic() + timeout
+            while not service.server.started:
+                if not service.server_thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"{type(service).__name__} did not start")
+                time.sleep(0.05)
+        yield services
+    finally:
+        for service in started:
+            service.stop()
 
 
 def uftp_keys() -> tuple[str, str]:
@@ -151,7 +182,7 @@ def portfolio():
 def parties(portfolio):
     agr_private, agr_public = uftp_keys()
     dso_private, dso_public = uftp_keys()
-    agr_port, dso_port = free_port(), free_port()
+    agr_port, dso_port = distinct_ports(2)
     keys = {(AGR, "AGR"): agr_public, (DSO, "DSO"): dso_public}
     ends = {(AGR, "AGR"): f"http://127.0.0.1:{agr_port}/shapeshifter/api/v3/message",
             (DSO, "DSO"): f"http://127.0.0.1:{dso_port}/shapeshifter/api/v3/message"}
@@ -164,7 +195,7 @@ def parties(portfolio):
               key_lookup_function=lambda d, r: keys.get((d, r)),
               endpoint_lookup_function=lambda d, r: ends.get((d, r)),
               host="127.0.0.1", port=dso_port)
-    with agr, dso:
+    with running(agr, dso):
         yield agr, dso, market, keys
 
 

@@ -37,8 +37,7 @@ from dso.uftp import UftpDso
 from node.assets import ElectricVehicle
 from node.home import HomeConfig
 from protocol.tariff import two_rate_tariff
-from tests.test_ledger_serve import _free_port as free_port
-from tests.test_uftp import uftp_keys
+from tests.test_uftp import distinct_ports, running, uftp_keys
 
 DAY = dt.date(2016, 5, 26)
 FIRST = (DAY - dt.date(1970, 1, 1)).days * 96
@@ -148,7 +147,7 @@ def pair(agr_factory, price_limit: int = 1_000_000):
     """Our DSO and an aggregator service, keys and endpoints known to each other."""
     agr_private, agr_public = uftp_keys()
     dso_private, dso_public = uftp_keys()
-    agr_port, dso_port = free_port(), free_port()
+    agr_port, dso_port = distinct_ports(2)
     keys = {("agr.test", "AGR"): agr_public, ("dso.test", "DSO"): dso_public}
     ends = {("agr.test", "AGR"): f"http://127.0.0.1:{agr_port}/shapeshifter/api/v3/message",
             ("dso.test", "DSO"): f"http://127.0.0.1:{dso_port}/shapeshifter/api/v3/message"}
@@ -168,7 +167,7 @@ def pair(agr_factory, price_limit: int = 1_000_000):
 
 def test_our_dso_requests_orders_and_settles_with_shapeshifter_aggregator():
     dso, agr = pair(lambda **kw: ExternalAggregator(Decimal("3.00"), **kw))
-    with dso, agr:
+    with running(dso, agr):
         agr.send_prognosis("dso.test")
         agr.wait("d_prognosis_response")
         assert dso.wait_for(lambda d: len(d.prognosis) == 96)
@@ -193,7 +192,7 @@ def test_our_dso_requests_orders_and_settles_with_shapeshifter_aggregator():
 def test_our_dso_declines_an_offer_dearer_than_the_flexibility_is_worth():
     # 96 kWh of overload removed for 300 €: 3.1 €/kWh against a value of 1 €/kWh
     dso, agr = pair(lambda **kw: ExternalAggregator(Decimal("300.00"), **kw))
-    with dso, agr:
+    with running(dso, agr):
         agr.send_prognosis("dso.test")
         assert dso.wait_for(lambda d: len(d.prognosis) == 96)
         dso.request_flexibility("agr.test", PERIOD)
@@ -215,7 +214,7 @@ def test_our_dso_and_our_aggregator_over_uftp():
 
     dso, agr = pair(make_agr)
     dso.target_wh = int(peak * 0.7)  # the EVs' night charging overloads the point
-    with dso, agr:
+    with running(dso, agr):
         agr.send_d_prognosis("dso.test", PERIOD)
         assert dso.wait_for(lambda d: len(d.prognosis) == 96)
         assert dso.request_flexibility("agr.test", PERIOD)
@@ -229,7 +228,7 @@ def test_our_dso_and_our_aggregator_over_uftp():
 
 def test_a_shortfall_is_settled_with_a_proportional_penalty():
     dso, agr = pair(lambda **kw: ExternalAggregator(Decimal("3.00"), **kw))
-    with dso, agr:
+    with running(dso, agr):
         agr.send_prognosis("dso.test")
         assert dso.wait_for(lambda d: len(d.prognosis) == 96)
         dso.request_flexibility("agr.test", PERIOD)
