@@ -5,12 +5,14 @@ Two 2030-green-high days (184 homes, MILP-planned; EVs plugged in overnight, so 
 carries the first night's charging into its morning) on a 250 kVA transformer, three times:
 without the DSO; with the USEF plan/validate price loop (dso/usef.py); and with the DSO buying
 flexibility home by home day ahead (dso/flex.py: FlexRequest → FlexOffer → FlexOrder, 5 %
-margin under the rating) and activating it in operation (dso/operate.py), paid on chain after
-delivery. Reports metered overloaded slots (import and export) over both days, the rounds, what
-customers paid in congestion fees, what the DSO paid for flexibility per day, and the annuity of
+margin under the rating), paid on chain after delivery. With prices and with flexibility the DSO
+also activates flexibility in operation where the metered flow still overloads
+(dso/operate.py), settled as energy-transfer corrections it pays the supplier for. Reports
+metered overloaded slots (import and export) over both days, the rounds, what customers paid in
+congestion fees, the DSO's cost per day (flexibility bought + corrections), and the annuity of
 the reinforcement it stands in for (250 → 400 kVA), per day. Then the same street on the
-preset's own 160 kVA, where the day-ahead prognosis overloads too: without the DSO and with
-flexibility bought (``detail.transformer_160_kva``).
+preset's own 160 kVA, where the day-ahead prognosis overloads too, all three ways
+(``detail.transformer_160_kva``).
 Last line: {"overloaded_slots_baseline": …, "overloaded_slots_with_prices": …, "dso_cost_eur": …,
 "reinforcement_annuity_eur": …, "rounds": …, "overloaded_slots_with_flex": …}
 """
@@ -45,6 +47,7 @@ def main() -> None:
         sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=250.0)
         sc.validation_rounds = rounds
         sc.dso_buys_flexibility = flex
+        sc.dso_operates = name != "baseline"
         t0 = time.perf_counter()
         result = run_simulation(sc, profiles)
         s = summarise(result, audit_replay=False)
@@ -61,6 +64,10 @@ def main() -> None:
             "flex_bought_kwh": round(s["market"]["flex_bought_kwh"], 1),
             "flex_paid_by_dso_eur": round(s["market"]["flex_paid_by_dso_eur"], 2),
             "flex_paid_by_dso_eur_per_day": round(s["market"]["flex_paid_by_dso_eur"] / DAYS, 2),
+            "operate_activated_kwh": round(s["market"]["operate_activated_kwh"], 1),
+            "operate_corrections_eur": round(
+                s["market"]["operate_corrections_paid_by_dso_eur"], 2),
+            "dso_cost_eur_per_day": round(s["market"]["dso_cost_eur"] / DAYS, 2),
             "peak_import_kw": round(s["transformer"]["peak_import_kw"], 1),
             "fees_to_dso_eur": round(s["market"]["congestion_fees_eur"], 2),
             "bills_eur": round(s["bills"]["total_eur"], 2),
@@ -71,10 +78,12 @@ def main() -> None:
         }
     # the same street on the preset's own 160 kVA: overloaded day ahead, not just in operation
     heavy = {}
-    for name, flex in (("baseline", False), ("with_flex", True)):
+    for name, rounds, flex in (("baseline", 0, False), ("with_prices", 8, False),
+                               ("with_flex", 3, True)):
         sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=160.0)
-        sc.validation_rounds = 0
+        sc.validation_rounds = rounds
         sc.dso_buys_flexibility = flex
+        sc.dso_operates = name != "baseline"
         result = run_simulation(sc, profiles)
         s = summarise(result, audit_replay=False)
         heavy[name] = {
@@ -82,6 +91,9 @@ def main() -> None:
             "prognosed_overloaded_slots": s["transformer"]["prognosed_overloaded_slots"],
             "flex_bought_kwh": round(s["market"]["flex_bought_kwh"], 1),
             "flex_paid_by_dso_eur_per_day": round(s["market"]["flex_paid_by_dso_eur"] / DAYS, 2),
+            "operate_activated_kwh": round(s["market"]["operate_activated_kwh"], 1),
+            "dso_cost_eur_per_day": round(s["market"]["dso_cost_eur"] / DAYS, 2),
+            "fees_to_dso_eur": round(s["market"]["congestion_fees_eur"], 2),
             "homes_worse_off": s["bills"]["homes_worse_off"],
             "overloaded_per_round": result.validation_rounds[0] if result.validation_rounds
             else [],
@@ -92,9 +104,9 @@ def main() -> None:
         "overloaded_slots_baseline": out["baseline"]["overloaded_slots"],
         "overloaded_slots_with_prices": out["with_prices"]["overloaded_slots"],
         "overloaded_slots_with_flex": out["with_flex"]["overloaded_slots"],
-        "dso_cost_eur": out["with_flex"]["flex_paid_by_dso_eur_per_day"],
+        "dso_cost_eur": out["with_flex"]["dso_cost_eur_per_day"],
         "dso_cost_unit": "EUR per day, mean of the simulated days",
-        "dso_cost_with_prices_eur": 0.0,
+        "dso_cost_with_prices_eur": out["with_prices"]["dso_cost_eur_per_day"],
         "customer_congestion_and_capacity_fees_eur": out["with_prices"]["fees_to_dso_eur"],
         "reinforcement_annuity_eur": round(yearly, 2),
         "reinforcement_annuity_per_day_eur": round(yearly / 365, 2),

@@ -3,11 +3,14 @@
 Run from the repo root after the README set-up:  .venv/bin/python benchmarks/welfare.py
 For the default scenario and a preset: the street's cost at the supplier's prices
   * with no market: each home optimises alone against its supply contract (the no-market bills);
-  * with the market: the bills of the simulated day, minus the fees the DSO collects (a transfer);
+  * with the market: the bills of the simulated day, minus the fees the DSO collects (a transfer),
+    plus what the DSO paid the supplier for its operate-phase corrections (energy curtailed);
   * centralised: one LP over all homes with the same transformer limit (`plan_community`), on the
     same day's actual load and PV (perfect foresight: the market has forecasts).
 welfare_gain_ratio = (no market − market) / (no market − centralised). Individual rationality:
-homes whose market bill is higher than their no-market bill. Last line:
+homes whose market bill is higher than their no-market bill. Allocative efficiency per slot
+(`sim.kpi.slot_efficiency`): the share of the local matching possible between the homes'
+positions that the CDA achieved, over the slots with both buyers and sellers. Last line:
 {"welfare_gain_ratio": …, "efficiency_mean": …, "homes_worse_off": …, …} (default scenario).
 """
 
@@ -33,7 +36,8 @@ def measure(sc, profiles) -> dict:
     homes = [h.home_id for h in sc.homes]
     no_market = sum(no_market_bill_ueur(result, h) for h in homes)
     market = (sum(b["bill_eur"] for b in summary["bills"]["per_home"].values()) * 1e6
-              - summary["market"]["congestion_fees_eur"] * 1e6)
+              - summary["market"]["congestion_fees_eur"] * 1e6
+              + summary["market"]["operate_corrections_paid_by_dso_eur"] * 1e6)
     first = sc.first_slot
     tariff = sc.tariff
     buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -71,6 +75,9 @@ def measure(sc, profiles) -> dict:
         "welfare_gain_ratio": round(gain_market / gain_central, 3) if feasible and gain_central
         else None,
         "homes_worse_off": int((savings < 0).sum()),
+        "efficiency_mean": round(summary["market"]["slot_efficiency_mean"], 4),
+        "efficiency_min": round(summary["market"]["slot_efficiency_min"], 4),
+        "slots_with_buyers_and_sellers": summary["market"]["slots_with_buyers_and_sellers"],
         "saving_eur_p5_p50_p95": [round(float(np.percentile(savings, q)), 2) for q in (5, 50, 95)],
         "wall_s": round(time.perf_counter() - t0, 1),
     }
@@ -83,7 +90,7 @@ def main() -> None:
                      profiles)
     print(json.dumps({
         "welfare_gain_ratio": default["welfare_gain_ratio"],
-        "efficiency_mean": None,  # per-slot allocative efficiency: see cda_efficiency.py
+        "efficiency_mean": default["efficiency_mean"],
         "homes_worse_off": default["homes_worse_off"],
         "default": default, "2030-green-high (60 homes)": preset,
         "goal_welfare_gain_ratio": 0.95,

@@ -5,9 +5,11 @@ slot (Wh, + = import through the transformer); once every meter has reported a s
 error against the prognosis is known. The DSO corrects the prognosis of every later slot of the
 day by the mean error of the last ``window`` complete slots and posts, signed and under a new
 version, the price its rule gives each later slot whose price changes: a price where the
-corrected flow overloads, 0 where an earlier price is no longer needed. The exchange applies a
-posting to matches after it only, and refuses any not signed by the DSO's key or older than the
-version it holds. Pure: the caller delivers readings and sends the postings.
+corrected flow overloads, 0 where an earlier intraday price is no longer needed. Day-ahead prices
+stay as a floor: the homes' plans already answer them, so lifting them would bring the congestion
+back. The exchange applies a posting to matches after it only, and refuses any not signed by the
+DSO's key or older than the version it holds. Pure: the caller delivers readings and sends the
+postings.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ class IntradayPricer:
     limit_wh: int
     meters: frozenset[str]
     window: int = 4
+    step: int = 10_000  # prices move in steps of 1 c€/kWh (rounded up): no re-posting of noise
     metered: dict[int, int] = field(default_factory=dict)  # slot → net import (Wh)
     reported: dict[int, set[str]] = field(default_factory=dict)
     posted: dict[tuple[int, str], int] = field(default_factory=dict)  # (slot, dir) → price
+    day_ahead: dict[tuple[int, str], int] = field(default_factory=dict)  # the floor
+    last_changes: list[tuple[int, str, int]] = field(default_factory=list)  # of the last update
 
     def record_day_ahead(self, postings: list[Signed]) -> None:
         """The prices already posted for the day (their latest version counts)."""
@@ -41,6 +46,12 @@ class IntradayPricer:
             m = env.message
             if isinstance(m, CongestionPrice) and m.point == self.pricer.point:
                 self.posted[(m.slot, m.direction)] = m.price
+                self.day_ahead[(m.slot, m.direction)] = m.price
+
+    def fees(self, direction: str) -> np.ndarray:
+        """The prices in force for the day's slots in ``direction`` (µ€/kWh)."""
+        return np.array([self.posted.get((self.first_slot + k, direction), 0)
+                         for k in range(len(self.prognosis_wh))], dtype=np.int64)
 
     def add(self, reading: Reading) -> None:
         """A reading the oracle's verifier accepted."""
@@ -76,9 +87,12 @@ class IntradayPricer:
             ratio = abs(flow) / self.limit_wh
             congested = "import" if flow > 0 else "export"
             for direction in ("import", "export"):
-                want = self.pricer.rule.price(ratio) if (
+                rule = self.pricer.rule.price(ratio) if (
                     direction == congested and ratio > 1) else 0
+                rule = -(-rule // self.step) * self.step
+                want = max(rule, self.day_ahead.get((slot, direction), 0))
                 if want != self.posted.get((slot, direction), 0):
                     changes.append((slot, direction, want))
                     self.posted[(slot, direction)] = want
+        self.last_changes = changes
         return self.pricer.repost(changes) if changes else []

@@ -10,16 +10,16 @@ readings) and, where it is over the limit:
   its energy); what finds no room stays;
 - export: it curtails PV of homes that export in that slot (their inverters' export limit).
 
-Each home is paid what the activation can cost it at most, since its market contracts stand: a
-deferred kWh may be a purchase not taken in slot k (sold back at the imbalance-long price) and
-bought again in slot j (retail): ``retail(j) − long(k)``; a curtailed kWh may be a sale not
-delivered, bought back at the imbalance-short price ``short(k)``. Pure; the caller applies the
-new net profiles.
+No home pays for it: the change the activation makes to a home's metered net
+(``Activation.correction_wh``) is an energy-transfer correction. Settlement takes the home's net
+without it (``ledger/settlement_batch.py``), so its contracts, imbalance and capacity charge are
+exactly as they would have been, and the DSO settles the corrected energy with the supplier at the
+transfer price. Pure; the caller applies the new net profiles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,68 +38,112 @@ class ChargingWindow:
 
 @dataclass
 class Activation:
-    """What the operate phase changed: new nets, energy moved and curtailed, pay (µ€) per home."""
+    """What the operate phase changed: new nets, energy moved and curtailed (Wh) per home."""
 
     net_wh: dict[str, np.ndarray]
     ev_wh: dict[str, np.ndarray]
     deferred_wh: dict[str, int] = field(default_factory=dict)
     curtailed_wh: dict[str, int] = field(default_factory=dict)
-    pay_ueur: dict[str, int] = field(default_factory=dict)
+    correction_wh: dict[str, np.ndarray] = field(default_factory=dict)  # new − old net, per slot
+
+    @property
+    def activated(self) -> list[str]:
+        """Homes whose net the activation changed."""
+        return sorted(set(self.deferred_wh) | set(self.curtailed_wh))
+
+
+class OperatePhase:
+    """The operate phase of one day, one slot at a time as its flows are metered.
+
+    ``ev_wh``: the planned EV charging (Wh per slot) of homes whose EV may be deferred;
+    ``planned_flow_wh``: the street's day-ahead flow, against which room in later slots is judged.
+    Energy deferred into a later slot ``j`` is :meth:`shift_wh` there: the caller adds it to the
+    home's consumption when slot ``j`` comes.
+    """
+
+    def __init__(self, ev_wh: Mapping[str, np.ndarray], windows: Mapping[str, ChargingWindow],
+                 planned_flow_wh: np.ndarray, limit_wh: int) -> None:
+        self.ev = {h: np.asarray(v, dtype=np.int64).copy() for h, v in ev_wh.items()}
+        self.shift = {h: np.zeros(len(v), dtype=np.int64) for h, v in self.ev.items()}
+        self.windows = windows
+        self.expected = np.asarray(planned_flow_wh, dtype=np.int64).copy()
+        self.limit = limit_wh
+        self.deferred_wh: dict[str, int] = {}
+        self.curtailed_wh: dict[str, int] = {}
+
+    def shift_wh(self, home: str, k: int) -> int:
+        """EV energy deferred into slot ``k`` of ``home`` by earlier activations."""
+        shift = self.shift.get(home)
+        return 0 if shift is None else int(shift[k])
+
+    def replan(self, home: str, ev_wh: np.ndarray, from_slot: int) -> None:
+        """The home re-planned its EV from slot index ``from_slot`` on (knowing what it has
+        charged): deferrals into those slots are its plan's now."""
+        if home in self.ev:
+            self.ev[home][from_slot:] = np.asarray(ev_wh, dtype=np.int64)[from_slot:]
+            self.shift[home][from_slot:] = 0
+
+    def step(self, k: int, net_wh: Mapping[str, int], pv_used_wh: Mapping[str, int]
+             ) -> dict[str, int]:
+        """Slot index ``k``: the homes' nets (deferrals into ``k`` included) and PV used; returns
+        the change the DSO makes to each activated home's net in this slot."""
+        delta: dict[str, int] = {}
+        limit = self.limit
+        flow = int(sum(net_wh.values()))
+        if flow > limit:
+            excess = flow - limit
+            for h in sorted(self.ev, key=lambda h: (-int(self.ev[h][k]), h)):
+                if excess <= 0:
+                    break
+                w, ev = self.windows[h], self.ev[h]
+                end = (w.morning_until if k < w.morning_until
+                       else w.departure if w.arrival <= k < w.departure else k)
+                for j in range(k + 1, end):
+                    if excess <= 0 or ev[k] <= 0:
+                        break
+                    room = min(limit - int(self.expected[j]), w.max_wh - int(ev[j]))
+                    move = min(room, int(ev[k]), excess)
+                    if move <= 0:
+                        continue
+                    ev[k] -= move
+                    ev[j] += move
+                    self.shift[h][j] += move
+                    self.expected[j] += move
+                    delta[h] = delta.get(h, 0) - move
+                    excess -= move
+                    self.deferred_wh[h] = self.deferred_wh.get(h, 0) + move
+        elif flow < -limit:
+            excess = -flow - limit
+            for h in sorted(pv_used_wh, key=lambda h: (int(net_wh[h]), h)):
+                if excess <= 0:
+                    break
+                cut = min(int(max(-net_wh[h], 0)), int(pv_used_wh[h]), excess)
+                if cut <= 0:
+                    continue
+                delta[h] = delta.get(h, 0) + cut
+                excess -= cut
+                self.curtailed_wh[h] = self.curtailed_wh.get(h, 0) + cut
+        return delta
 
 
 def operate(net_wh: Mapping[str, np.ndarray], ev_wh: Mapping[str, np.ndarray],
             windows: Mapping[str, ChargingWindow], pv_used_wh: Mapping[str, np.ndarray],
-            planned_flow_wh: np.ndarray, limit_wh: int,
-            retail: Callable[[int], int], long: Callable[[int], int],
-            short: Callable[[int], int]) -> Activation:
-    """Run the operate phase over one day; see the module docstring.
+            planned_flow_wh: np.ndarray, limit_wh: int) -> Activation:
+    """Run the operate phase over a whole day at once (:class:`OperatePhase` slot by slot).
 
     ``net_wh``: each home's metered net import per slot as it would be without activation.
     ``ev_wh``: EV charging inside it (Wh per slot) of homes whose EV may be deferred.
-    ``pv_used_wh``: PV used (and curtailable) per slot. ``retail``, ``long``, ``short``: the
-    retail and imbalance prices (µ€/kWh) of slot index ``k``.
+    ``pv_used_wh``: PV used (and curtailable) per slot. ``planned_flow_wh``: the street's
+    day-ahead flow, against which room in later slots is judged.
     """
+    phase = OperatePhase(ev_wh, windows, planned_flow_wh, limit_wh)
     net = {h: np.asarray(v, dtype=np.int64).copy() for h, v in net_wh.items()}
-    ev = {h: np.asarray(v, dtype=np.int64).copy() for h, v in ev_wh.items()}
-    expected = np.asarray(planned_flow_wh, dtype=np.int64).copy()  # room check for later slots
-    out = Activation(net, ev)
-    homes = sorted(net)
-    for k in range(len(expected)):
-        flow = int(sum(net[h][k] for h in homes))
-        if flow > limit_wh:
-            excess = flow - limit_wh
-            for h in sorted(ev, key=lambda h: (-int(ev[h][k]), h)):
-                if excess <= 0:
-                    break
-                w = windows[h]
-                end = (w.morning_until if k < w.morning_until
-                       else w.departure if w.arrival <= k < w.departure else k)
-                for j in range(k + 1, end):
-                    if excess <= 0 or ev[h][k] <= 0:
-                        break
-                    room = min(limit_wh - int(expected[j]), w.max_wh - int(ev[h][j]))
-                    move = min(room, int(ev[h][k]), excess)
-                    if move <= 0:
-                        continue
-                    ev[h][k] -= move
-                    ev[h][j] += move
-                    net[h][k] -= move
-                    net[h][j] += move
-                    expected[j] += move
-                    excess -= move
-                    out.deferred_wh[h] = out.deferred_wh.get(h, 0) + move
-                    out.pay_ueur[h] = out.pay_ueur.get(h, 0) + max(
-                        0, -(-move * (retail(j) - long(k)) // 1000))
-        elif flow < -limit_wh:
-            excess = -flow - limit_wh
-            for h in sorted(pv_used_wh, key=lambda h: (int(net[h][k]), h)):
-                if excess <= 0:
-                    break
-                cut = min(int(max(-net[h][k], 0)), int(pv_used_wh[h][k]), excess)
-                if cut <= 0:
-                    continue
-                net[h][k] += cut
-                excess -= cut
-                out.curtailed_wh[h] = out.curtailed_wh.get(h, 0) + cut
-                out.pay_ueur[h] = out.pay_ueur.get(h, 0) - (-cut * short(k) // 1000)
+    for k in range(len(phase.expected)):
+        now = {h: int(net[h][k]) + phase.shift_wh(h, k) for h in sorted(net)}
+        change = phase.step(k, now, {h: int(v[k]) for h, v in pv_used_wh.items()})
+        for h in net:
+            net[h][k] = now[h] + change.get(h, 0)
+    out = Activation(net, phase.ev, dict(phase.deferred_wh), dict(phase.curtailed_wh))
+    out.correction_wh = {h: net[h] - np.asarray(net_wh[h], dtype=np.int64)
+                         for h in out.activated}
     return out

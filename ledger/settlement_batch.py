@@ -18,12 +18,21 @@ Energy topped up from or fed back to the supplier crosses the transformer, so it
 congestion fee for that direction exactly like a trade would. Fees go to the DSO. A home with no
 accepted reading for a slot is held: its sale counts as undelivered (export 0) and its purchase
 as taken, and the ``participant@slot`` pair is listed in the batch.
+
+Energy-transfer correction (USEF): where the DSO activated a home's flexibility in operation
+(deferred its EV, curtailed its PV), ``corrections`` gives the change it made to the home's
+metered net per slot. The home settles on its metered net less the correction — as if it had not
+been activated: its contracts, imbalance and capacity charge are untouched — and the DSO owes the
+supplier, whose perimeter absorbed the change, the corrected energy at the transfer price: an
+entry of the batch from the DSO's escrow to the supplier's (``SettlementResult.correction_ueur``
+per home, + = the DSO pays; negative where it moved energy out of the supplier's bill). Metered
+energy is reported as metered.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,10 +61,12 @@ class HomeStatement:
     pooled_wh: int = 0  # untraded energy settled with neighbours through the community pool
     metered_import_wh: int = 0
     metered_export_wh: int = 0
+    corrected_wh: int = 0  # Σ |energy-transfer correction| (DSO activation) in its settlement
+    correction_ueur: int = 0  # DSO ↔ supplier payment for corrected energy (+ = received)
 
     @property
     def net_ueur(self) -> int:
-        return self.trade_ueur - self.fees_ueur + self.imbalance_ueur
+        return self.trade_ueur - self.fees_ueur + self.imbalance_ueur + self.correction_ueur
 
 
 @dataclass
@@ -64,6 +75,7 @@ class SettlementResult:
     statements: dict[str, HomeStatement]
     trade_seqs: list[int]
     held: list[tuple[str, int]] = field(default_factory=list)
+    correction_ueur: dict[str, int] = field(default_factory=dict)  # DSO → supplier, per home
 
 
 def build_batch(
@@ -77,12 +89,21 @@ def build_batch(
     supplier: str,
     journal_hash: str,
     supply_fee: Callable[[str, int, str], int] = lambda participant, slot, direction: 0,
+    corrections: Mapping[str, np.ndarray] | None = None,
+    transfer_price: Callable[[int], int] | None = None,
+    dso: str | None = None,
 ) -> SettlementResult:
     """The settlement batch of slots ``first_slot..last_slot`` (inclusive).
 
     ``supply_fee(participant, slot, direction)`` is the congestion fee (µ€/kWh) on energy between
     the supplier and the participant ("import" = supplied to it, "export" = fed back).
+    ``corrections``: per home, the DSO activation's change to its metered net (Wh per slot of the
+    period); ``transfer_price(slot)`` (µ€/kWh, default the feed-in price, the supplier's
+    wholesale proxy) values it, paid by ``dso`` (required with corrections). See the module
+    docstring.
     """
+    if corrections and dso is None:
+        raise ValueError("energy-transfer corrections need the DSO who pays for them")
     period_trades = [t for t in trades if first_slot <= t.slot <= last_slot]
     period_readings = sorted(
         (r for r in readings if first_slot <= r.message.slot <= last_slot),
@@ -129,6 +150,15 @@ def build_batch(
                                                                      strict=True)]
     imp = np.where(has_reading, imp, bought)  # held: the purchase taken, the sale undelivered
     exp = np.where(has_reading, exp, 0)
+    metered_imp, metered_exp = imp, exp
+    correction = np.zeros(shape, np.int64)
+    for p, corr in (corrections or {}).items():
+        if p in index:
+            correction[index[p]] = np.asarray(corr, np.int64)[:n_slots]
+    correction = np.where(has_reading, correction, 0)  # a held slot settles without readings
+    if correction.any():  # settle on the net as it would have been without the activation
+        baseline = imp - exp - correction
+        imp, exp = np.maximum(baseline, 0), np.maximum(-baseline, 0)
 
     slots = range(first_slot, last_slot + 1)
     short = np.array([tariff.imbalance_short(t) for t in slots], np.int64)
@@ -165,11 +195,18 @@ def build_batch(
         for d0 in range(0, n_slots, SLOTS_PER_DAY):
             peak = imp[:, d0:d0 + SLOTS_PER_DAY].max(axis=1)
             capacity += peak * 4 * tariff.capacity_per_kw_day // 1000
+    price = transfer_price or tariff.feed_in_price
+    transfer = np.array([price(t) for t in slots], np.int64)
+    correction_ueur = {}
     sup = st[supplier]
     for p, i in index.items():
         s = st[p]
-        s.metered_import_wh += int(imp[i].sum())
-        s.metered_export_wh += int(exp[i].sum())
+        s.metered_import_wh += int(metered_imp[i].sum())
+        s.metered_export_wh += int(metered_exp[i].sum())
+        if correction[i].any():
+            s.corrected_wh += int(np.abs(correction[i]).sum())
+            # rounded per slot towards the supplier, like every other value
+            correction_ueur[p] = int(-((-correction[i] * transfer) // 1000).sum())
         s.imbalance_wh += int(dev[i].sum())
         s.pooled_wh += int(pool_up[i].sum() + pool_down[i].sum())
         s.imbalance_ueur += int(get[i].sum()) - int(pay[i].sum())
@@ -177,6 +214,10 @@ def build_batch(
         s.congestion_borne_ueur += int(fee[i].sum())
         s.capacity_ueur += int(capacity[i])
     sup.imbalance_ueur += int(pay.sum()) - int(get.sum())
+    owed = sum(correction_ueur.values())
+    if owed:
+        st[dso].correction_ueur -= owed
+        sup.correction_ueur += owed
     fees += int(fee.sum()) + int(capacity.sum())
 
     entries = tuple(
@@ -197,4 +238,5 @@ def build_batch(
         journal_hash=journal_hash,
         held=tuple(f"{p}@{s}" for p, s in held),
     )
-    return SettlementResult(batch, dict(st), [t.seq for t in period_trades], held)
+    return SettlementResult(batch, dict(st), [t.seq for t in period_trades], held,
+                            correction_ueur)

@@ -247,7 +247,8 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
               time_limit_s: float = 5.0, marginal_values: bool = False,
               import_limit_wh: np.ndarray | None = None,
               export_limit_wh: np.ndarray | None = None,
-              limit_penalty: float | np.ndarray = 0.0) -> MilpPlan:
+              limit_penalty: float | np.ndarray = 0.0, keep: MilpPlan | None = None,
+              keep_until: int = 0) -> MilpPlan:
     """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
 
     ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
@@ -256,10 +257,15 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     the home's import and export — room the DSO has allotted it: energy beyond them costs
     ``limit_penalty`` µ€/kWh (one value, or one per slot) on top of its price, so the plan keeps
     within them wherever its assets can.
+    ``keep``/``keep_until``: re-planning during the day — slots before ``keep_until`` (delivered
+    or past their gate) keep ``keep``'s schedules of every asset and its appliance starts; only
+    the rest of the day is optimised again (pass the same day-start state and forecasts).
     """
     T = len(load_wh)
     V, R = _Vars(), _Rows()
     h = _add_home(V, R, load_wh, pv_wh, assets, soc_wh, outdoor_c, indoor_c)
+    if keep is not None and keep_until > 0:
+        _keep_prefix(V, h, assets, keep, keep_until)
     imp, exp, pv_used, peak = h.imp, h.exp, h.pv_used, h.peak
     ch, dis, soc, ev_ch, ev_dis = h.ch, h.dis, h.soc, h.ev_ch, h.ev_dis
     hp_e, temp, app_cols, balance_rows = h.hp_e, h.temp, h.app_cols, h.balance_rows
@@ -315,6 +321,36 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         peak_wh=float(x[peak[0]]), cost_ueur=float(res.fun), marginal_value=marginal,
         ev_carry_wh=float(x[h.ev_carry].sum()) if len(h.ev_carry) else 0.0,
     )
+
+
+def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan, until: int) -> None:
+    """Fix every asset's schedule of the slots before ``until`` to ``keep``'s (bounds lo = hi);
+    an appliance already started keeps its start, one not yet started starts at ``until`` or
+    later. Grid import and export stay free: the balance gives them."""
+    def fix(cols: np.ndarray, values: np.ndarray) -> None:
+        for t in range(min(until, len(cols))):
+            V.lo[cols[t]] = V.hi[cols[t]] = float(min(max(values[t], V.lo[cols[t]]),
+                                                      V.hi[cols[t]]))
+
+    fix(h.pv_used, keep.pv_used_wh)
+    if len(h.ch):
+        battery = keep.battery_wh
+        fix(h.ch, np.maximum(battery, 0))
+        fix(h.dis, np.maximum(-battery, 0))
+    if len(h.ev_ch):
+        ev = keep.ev_wh
+        fix(h.ev_ch, np.maximum(ev, 0))
+        if len(h.ev_dis):
+            fix(h.ev_dis, np.maximum(-ev, 0))
+    if len(h.hp_e):
+        fix(h.hp_e, keep.heat_pump_wh)
+    for app, starts, y in h.app_cols:
+        started = keep.appliance_starts.get(app.name)
+        for k, start in enumerate(starts):
+            if started is not None and started < until:
+                V.lo[y[k]] = V.hi[y[k]] = 1.0 if start == started else 0.0
+            elif start < until:
+                V.hi[y[k]] = 0.0
 
 
 def _price_carry(c: np.ndarray, h: _HomeCols, assets: HomeAssets) -> None:

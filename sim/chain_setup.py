@@ -25,7 +25,8 @@ class ChainContext:
 
 def bring_up(scenario: Scenario, parts: Participants,
              ledger_url: str | None = None) -> ChainContext:
-    """Deploy, register every participant, mint and deposit the homes' and supplier's escrow."""
+    """Deploy, register every participant, mint and deposit the homes', supplier's and DSO's
+    escrow."""
     if ledger_url:
         w3 = rpc_chain(ledger_url)
         funder = w3.eth.accounts[0]
@@ -54,6 +55,8 @@ def bring_up(scenario: Scenario, parts: Participants,
     credits = {parts.accounts[h.home_id].address: scenario.escrow_per_home_ueur
                for h in scenario.homes}
     credits[parts.accounts[SUPPLIER].address] = scenario.escrow_per_home_ueur * len(scenario.homes)
+    if scenario.dso_operates:  # pays its operate-phase corrections through settlement batches
+        credits[parts.accounts[DSO].address] = scenario.dso_escrow_ueur
     client.fund_escrow(aggregator, credits)
     minted = sum(credits.values())
     dso = Sender(w3, parts.accounts[DSO])

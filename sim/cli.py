@@ -64,9 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="transformer rating (160 kVA × homes/184)")
     sim.add_argument("--preset", choices=sorted(PRESETS), default=None,
                      help="one of the 12 smart-grid presets (assets planned by the MILP planner)")
-    sim.add_argument("--dso", choices=("prices", "flexibility"), default="prices",
-                     help="with --preset: the DSO runs the USEF price loop (default), or buys "
-                          "flexibility home by home day ahead and activates it in operation")
+    sim.add_argument("--dso", choices=("prices", "flexibility", "none"), default="prices",
+                     help="the DSO posts congestion prices day ahead (the USEF price loop with "
+                          "--preset; default), or buys flexibility home by home day ahead; in "
+                          "either it activates flexibility in operation where the metered flow "
+                          "still overloads. none: no DSO (the grid as it would run without one)")
     sim.add_argument("--grid", default=None, metavar="SIMBENCH_CODE",
                      help="a real SimBench LV grid with its own customers and yearly profiles, "
                           "e.g. 1-LV-rural1--2-sw (codes: 1-LV-{rural1,rural2,rural3,semiurb4,"
@@ -135,6 +137,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                     start=args.start or DEFAULT_START,
                                     transformer_kva=args.transformer_kva)
     scenario.dso_buys_flexibility = args.dso == "flexibility"
+    if args.dso == "none":
+        scenario.validation_rounds = 0
+        scenario.dso_operates = False
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[phase]}"),
                   TimeElapsedColumn(), console=console) as progress:

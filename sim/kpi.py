@@ -32,6 +32,45 @@ def no_market_bill_ueur(result: RunResult, home_id: str) -> int:
     return total
 
 
+def slot_efficiency(result: RunResult) -> np.ndarray:
+    """Allocative efficiency of the local market per slot, for slots where homes both bought and
+    sold: the share of the possible local matching it achieved.
+
+    Each home's contracted net position in a slot (bought − sold, supplier trades included) is
+    what it brought to the market. The most that could have met between neighbours is
+    min(Σ buyers' positions, Σ sellers' positions); every Wh of it gains the same spread
+    (retail − feed-in: trades inside the LV grid cross no congestion point). What the supplier
+    both sold to some homes and bought from others in the same slot could have met locally and
+    did not: efficiency = 1 − min(supplier sold, supplier bought) / most possible.
+    """
+    supplier = SUPPLIER
+    net: dict[tuple[int, str], int] = {}
+    sup_sold: dict[int, int] = {}
+    sup_bought: dict[int, int] = {}
+    for t in result.trades:
+        if t.seller == supplier:
+            sup_sold[t.slot] = sup_sold.get(t.slot, 0) + t.quantity_wh
+        else:
+            net[(t.slot, t.seller)] = net.get((t.slot, t.seller), 0) - t.quantity_wh
+        if t.buyer == supplier:
+            sup_bought[t.slot] = sup_bought.get(t.slot, 0) + t.quantity_wh
+        else:
+            net[(t.slot, t.buyer)] = net.get((t.slot, t.buyer), 0) + t.quantity_wh
+    demand: dict[int, int] = {}
+    supply: dict[int, int] = {}
+    for (slot, _), n in net.items():
+        if n > 0:
+            demand[slot] = demand.get(slot, 0) + n
+        elif n < 0:
+            supply[slot] = supply.get(slot, 0) - n
+    out = []
+    for slot in sorted(set(demand) & set(supply)):
+        most = min(demand[slot], supply[slot])
+        lost = min(sup_sold.get(slot, 0), sup_bought.get(slot, 0))
+        out.append(1 - min(lost, most) / most)
+    return np.array(out)
+
+
 @dataclass
 class Invariants:
     money_conserved: bool
@@ -113,6 +152,7 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "closing_balance_eur": closing / UEUR_PER_EUR,
         }
     savings = np.array([b["saving_eur"] for b in bills.values()])
+    efficiency = slot_efficiency(result)
     gross = np.array([b["saving_before_congestion_fees_eur"] for b in bills.values()])
     inv = check_invariants(result, audit_replay)
     return {
@@ -144,13 +184,25 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "trades": len(result.trades), "accepted_messages": result.accepted_messages,
             "rejected_messages": len(result.rejected_messages),
             "congestion_prices_posted": sum(len(d.posted_prices) for d in result.days),
+            "intraday_prices_posted": sum(len(d.intraday_prices) for d in result.days),
+            "intraday_replans": sum(d.intraday_replans for d in result.days),
             "congestion_fees_eur": fees / UEUR_PER_EUR,
             "dso_balance_eur": client.balance_of(addr[DSO]) / UEUR_PER_EUR,
             "flex_orders": sum(len(d.flex_orders) for d in result.days),
             "flex_bought_kwh": sum(o.relief_wh for d in result.days for o in d.flex_orders)
             / 1000,
             "flex_paid_by_dso_eur": sum(flex_income.values()) / UEUR_PER_EUR,
+            "operate_activated_homes": len({h for d in result.days for h in d.activated_wh}),
+            "operate_activated_kwh": sum(w for d in result.days for w in d.activated_wh.values())
+            / 1000,
+            "operate_corrections_paid_by_dso_eur": sum(
+                sum(d.settlement.correction_ueur.values()) for d in result.days) / UEUR_PER_EUR,
+            "dso_cost_eur": (sum(flex_income.values()) + sum(
+                sum(d.settlement.correction_ueur.values()) for d in result.days)) / UEUR_PER_EUR,
             "journal_hash": result.exchange.journal.head,
+            "slot_efficiency_mean": float(efficiency.mean()) if len(efficiency) else None,
+            "slot_efficiency_min": float(efficiency.min()) if len(efficiency) else None,
+            "slots_with_buyers_and_sellers": len(efficiency),
         },
         "forecast": {
             "load_mae_wh_per_slot": float(np.mean([d.load_mae_wh for d in result.days])),

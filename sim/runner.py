@@ -7,9 +7,14 @@ reality (day D+1 is planned while day D trades). Per simulated day D, in virtual
   D-1 13:00  homes send their opening orders for all 96 slots of D.
   each slot  one minute before its gate, homes cancel what is left and send the remainder at
              their reservation price (it fills with neighbours or the supplier).
-  D          delivery: the homes' real load, PV and battery drive their meters; each gateway's
-             oracle signs the 15-minute readings into a hash chain.
-  D+1 00:01  readings are verified; the settlement batch of D is built and sent to the ledger.
+  slot end   +30 s: delivery — the homes' real load and PV against their plans' schedules;
+             where the flow still overloads, the DSO's operate phase defers EV charging or
+             curtails PV; the meters' registers give each gateway's oracle its signed,
+             hash-chained reading, which the gateway sends (with any not yet acknowledged) and
+             the verifier checks; with prices, the DSO re-posts the later slots' prices from the
+             readings so far and a seeded third of the MILP homes they touch re-plan the rest
+             of their day.
+  D+1 00:01  the settlement batch of D is built and sent to the ledger.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from dso.flex import FlexPurchase, procure
-from dso.operate import ChargingWindow, operate
+from dso.intraday import IntradayPricer
+from dso.operate import ChargingWindow, OperatePhase
 from dso.pricing import CongestionPricer
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
@@ -34,11 +40,11 @@ from meter_oracle.simulated import SimulatedMeter
 from node.bidder import Bidder
 from node.forecast import mean_absolute_error, same_slot_mean, same_slot_spread
 from node.home import self_consumption
-from node.milp import HomeAssets, MilpPlan, plan_cost_ueur, plan_home
+from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur, plan_home
 from node.planner import Plan, plan_day
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
-from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_start
+from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_of, slot_start
 from sim.chain_setup import ChainContext, bring_up
 from sim.clock import VirtualClock
 from sim.participants import DSO, OPERATOR, SUPPLIER, Participants, make_participants
@@ -74,6 +80,13 @@ class DayRecord:
     unactivated_net_wh: dict[str, np.ndarray] = field(default_factory=dict)
     ev_wh: dict[str, np.ndarray] = field(default_factory=dict)  # EV charging delivered (grid)
     ev_carry_wh: dict[str, int] = field(default_factory=dict)  # EV energy left to the morning
+    # the operate phase: each activated home's change of net (Wh per slot, settled as an
+    # energy-transfer correction) and the energy it deferred or curtailed (Wh)
+    correction_wh: dict[str, np.ndarray] = field(default_factory=dict)
+    activated_wh: dict[str, int] = field(default_factory=dict)
+    # operate-phase prices re-posted from the readings, and the home plans they re-made
+    intraday_prices: list = field(default_factory=list)
+    intraday_replans: int = 0
 
 
 @dataclass
@@ -149,6 +162,7 @@ class Simulation:
         self._fee_cache: dict[tuple[str, int, str], int] = {}
         self.settled_readings = 0
         self.settled_through_slot = scenario.first_slot - 1
+        self.priced_readings = 0  # verified readings the DSO's intraday pricer has seen
 
     # ---- messaging --------------------------------------------------------------------------
     def _send(self, envelope: Signed, now: int) -> None:
@@ -188,7 +202,9 @@ class Simulation:
         for i in range(SLOTS_PER_DAY):
             t_gate = slot_start(first + i) - self.sc.gate_closure_s - 60
             self.clock.at(t_gate, self._gate, index, i)
-        self.clock.at(slot_start(first + SLOTS_PER_DAY) + 60, self._deliver_and_settle, index)
+        for i in range(SLOTS_PER_DAY):  # just after each slot ends
+            self.clock.at(slot_start(first + i + 1) + 30, self._deliver_slot, index, i)
+        self.clock.at(slot_start(first + SLOTS_PER_DAY) + 60, self._settle, index)
 
     def _plan(self, index: int) -> None:
         """Day ahead: forecasts, A-plans, the DSO's prognosis and prices, escrow statements."""
@@ -263,7 +279,7 @@ class Simulation:
                 self.result.validation_rounds.append(validation.overloaded_per_round)
             flex_orders = flex.orders if sc.dso_buys_flexibility else []
         else:  # no home plans with the MILP: prices, or (buying flexibility) the operate phase
-            postings = ([] if sc.dso_buys_flexibility
+            postings = ([] if sc.dso_buys_flexibility or not sc.validation_rounds
                         else self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh))
             flex_orders, export_caps = [], {}
         for env in postings:
@@ -275,7 +291,15 @@ class Simulation:
             self._send(op_key.sign(EscrowUpdate(
                 sender=OPERATOR, nonce=self.operator_nonce, participant=h.home_id,
                 escrow_ueur=escrow, settled_through_slot=self.settled_through_slot)), now)
+        intraday = None
+        if not sc.dso_buys_flexibility and sc.validation_rounds and sc.intraday_prices:
+            intraday = IntradayPricer(self.pricer, first, np.asarray(prognosis),
+                                      sc.grid.transformer_limit_wh,
+                                      frozenset(h.home_id for h in sc.homes))
+            intraday.record_day_ahead(postings)
         self.pending[index] = {
+            "intraday": intraday, "intraday_postings": [], "replans": 0, "day": day,
+            "forecasts": forecasts, "starts": starts, "carry_cap": dict(self.carry_cap),
             "first": first, "plans": plans, "milp": milp_plans, "actual": actual,
             "prognosis": prognosis, "flex_orders": flex_orders, "export_caps": export_caps,
             "postings": postings, "load_mae": float(np.mean(load_err)),
@@ -341,9 +365,12 @@ class Simulation:
                    indoor: float | None, ev_owed: int = 0, import_fee: np.ndarray | None = None,
                    export_fee: np.ndarray | None = None, import_limit: np.ndarray | None = None,
                    export_limit: np.ndarray | None = None,
-                   limit_penalty: np.ndarray | float = 0.0) -> tuple[Plan, MilpPlan]:
+                   limit_penalty: np.ndarray | float = 0.0, keep: MilpPlan | None = None,
+                   keep_until: int = 0, carry_cap: dict[str, float] | None = None
+                   ) -> tuple[Plan, MilpPlan]:
         """A flexible home's day from the MILP planner, at its supply-contract prices plus the
-        DSO's posted congestion fees (public data), within the room the DSO allots it if any."""
+        DSO's posted congestion fees (public data), within the room the DSO allots it if any.
+        ``keep``/``keep_until``: re-planned during the day, the slots before stay as planned."""
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -358,12 +385,13 @@ class Simulation:
         assets = HomeAssets(battery=h.battery, ev=h.ev, heat_pump=h.heat_pump,
                             appliances=h.appliances, ev_owed_wh=ev_owed,
                             ev_carry_price=carry_price,
-                            ev_carry_max_wh=self.carry_cap.get(h.home_id))
+                            ev_carry_max_wh=(self.carry_cap if carry_cap is None
+                                             else carry_cap).get(h.home_id))
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
                        peak_price_per_kw=tariff.capacity_per_kw_day,
                        outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
                        import_limit_wh=import_limit, export_limit_wh=export_limit,
-                       limit_penalty=limit_penalty)
+                       limit_penalty=limit_penalty, keep=keep, keep_until=keep_until)
         net = np.rint(mp.net_wh).astype(np.int64)
         firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
         end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
@@ -397,91 +425,181 @@ class Simulation:
             for env in self.bidders[hid].gate_orders(day["first"] + i, firm, fee):
                 self._send(env, self.clock.now)
 
-    def _deliver_and_settle(self, index: int) -> None:
-        """Delivery physics, metering, signed readings, verification and the day's batch."""
+    def _start_delivery(self, index: int) -> dict:
+        """The day's delivery state: what every home's meter sees, slot by slot (Wh)."""
+        sc, day = self.sc, self.pending[index]
+        ids = [h.home_id for h in sc.homes]
+
+        def zeros():
+            return {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in ids}
+
+        ev_homes = [hid for hid in ids if hid in day["milp"] and self.homes_by_id[hid].ev]
+        phase = None
+        if sc.dso_operates:  # operate: the DSO activates flexibility slot by slot
+            phase = OperatePhase(
+                {hid: np.rint(day["milp"][hid].ev_wh).astype(np.int64) for hid in ev_homes},
+                {hid: ChargingWindow(self.homes_by_id[hid].ev.arrival,
+                                     self.homes_by_id[hid].ev.departure,
+                                     self.homes_by_id[hid].ev.charger_w // 4,
+                                     self.homes_by_id[hid].ev.stays_until)
+                 for hid in ev_homes}, day["prognosis"], sc.grid.transformer_limit_wh)
+        day["delivery"] = {
+            "net": zeros(), "unactivated": zeros(), "consumption": zeros(),
+            "pv_used": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in ids
+                        if hid in day["milp"] or self.homes_by_id[hid].pv_kwp > 0},
+            "ev": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in ev_homes},
+            "phase": phase, "readings": [],
+        }
+        return day["delivery"]
+
+    def _home_slot(self, index: int, hid: str, k: int) -> tuple[int, int, int, int]:
+        """Home ``hid`` in slot index ``k`` as its plan runs it against its real load and PV:
+        (net import, consumption, PV used, EV charging), Wh, before any DSO activation."""
+        day = self.pending[index]
+        h = self.homes_by_id[hid]
+        load, pv = (int(v[k]) for v in day["actual"][hid])
+        mp = day["milp"].get(hid)
+        if mp is None:
+            base = load - pv
+            bat = 0
+            if h.battery is not None:
+                out, self.soc[hid] = self_consumption(np.array([base]), h.battery, self.soc[hid])
+                bat = int(out[0])
+            return base + bat, load, pv, 0
+        # the planned schedules run; load and PV are what they are
+        used = pv
+        if mp.pv_used_wh[k] < day["plans"][hid].pv_wh[k] - 0.5:  # planned curtailment
+            used = min(pv, int(np.rint(mp.pv_used_wh[k])))
+        assets = int(np.rint(mp.ev_wh[k] + mp.heat_pump_wh[k] + mp.appliance_wh[k]))
+        bat = int(np.rint(mp.battery_wh[k]))
+        cap = day["export_caps"].get(hid)
+        if cap is not None:  # a flex order's export cap: curtail what would exceed it
+            beyond = max(-(load + assets + bat - used) - cap[k], 0)
+            used -= int(min(beyond, used))
+        return load + assets + bat - used, load + assets, used, int(np.rint(mp.ev_wh[k]))
+
+    def _deliver_slot(self, index: int, k: int) -> None:
+        """Slot index ``k`` of day ``index`` has just ended: its physics, the DSO's operate
+        phase, the meters' signed readings, sent by each gateway and verified on arrival."""
         sc, now = self.sc, self.clock.now
-        day = self.pending.pop(index)
-        first = day["first"]
-        actual_net: dict[str, np.ndarray] = {}
-        consumption: dict[str, np.ndarray] = {}
-        ev_wh: dict[str, np.ndarray] = {}
-        pv_used: dict[str, np.ndarray] = {}
+        day = self.pending[index]
+        dv = day.get("delivery") or self._start_delivery(index)
+        first, phase = day["first"], dv["phase"]
+        nets: dict[str, int] = {}
         for h in sc.homes:
-            load, pv = day["actual"][h.home_id]
+            hid = h.home_id
+            net, cons, used, ev = self._home_slot(index, hid, k)
+            dv["unactivated"][hid][k] = net
+            if phase is not None:  # EV charging deferred into this slot earlier
+                shift = phase.shift_wh(hid, k)
+                net, cons, ev = net + shift, cons + shift, ev + shift
+            nets[hid], dv["consumption"][hid][k] = net, cons
+            if hid in dv["pv_used"]:
+                dv["pv_used"][hid][k] = used
+            if hid in dv["ev"]:
+                dv["ev"][hid][k] = ev
+        if phase is not None:
+            for hid, change in phase.step(k, nets, {hid: int(v[k]) for hid, v in
+                                                    dv["pv_used"].items()}).items():
+                nets[hid] += change
+                if change < 0:  # EV charging deferred out of this slot
+                    dv["consumption"][hid][k] += change
+                    dv["ev"][hid][k] += change
+        readings: list[SignedReading] = []
+        for h in sc.homes:
+            hid = h.home_id
+            net = dv["net"][hid][k] = nets[hid]
+            meter, builder, oracle = self.meters[hid], self.builders[hid], self.oracles[hid]
+            imp, exp = (net, 0) if net > 0 else (0, -net)
+            for sample in meter.run_slot(first + k, imp, exp):
+                readings += [oracle.sign(iv) for iv in builder.add(sample)]
+            readings += [oracle.sign(iv) for iv in builder.add(
+                meter.sample_now(slot_start(first + k + 1)))]
+        # Each gateway sends its outbox: this slot's reading and any not yet acknowledged.
+        outbox = self.unacknowledged + readings
+        delivered = outbox if self.reading_tap is None else self.reading_tap(index, outbox)
+        for r in delivered:
+            self.verifier.submit(r, now)
+        self.unacknowledged = [r for r in outbox if not self.verifier.acknowledged(r)]
+        self.result.readings.extend(readings)
+        accepted = self.verifier.accepted_envelopes
+        if day["intraday"] is not None:
+            for env in accepted[self.priced_readings:]:
+                day["intraday"].add(env.message)
+            self._reprice(index)
+        self.priced_readings = len(accepted)
+
+    def _reprice(self, index: int) -> None:
+        """Operate-phase prices: the DSO re-posts the later slots' prices from the readings so
+        far (dso/intraday.py); every MILP home re-plans the rest of its day at the new prices."""
+        sc, now, day = self.sc, self.clock.now, self.pending[index]
+        from_slot = slot_of(now + sc.gate_closure_s) + 1  # the first whose gate is still open
+        postings = day["intraday"].update(from_slot)
+        for env in postings:
+            self._send(env, now)
+        day["intraday_postings"] += postings
+        keep_until = from_slot - day["first"]
+        if not postings or keep_until >= SLOTS_PER_DAY:
+            return
+        import_fee, export_fee = day["intraday"].fees("import"), day["intraday"].fees("export")
+        phase = day["delivery"]["phase"]
+        raised = {"import": [], "export": []}
+        lifted = False
+        for slot, direction, price in day["intraday"].last_changes:
+            raised[direction].append(slot - day["first"])
+            lifted |= price == 0
+        responders = day.setdefault("responders", set())
+        affected = []
+        for hid in sorted(day["milp"]):
+            if phase is not None and hid in phase.deferred_wh:
+                continue  # its EV's schedule is the DSO's today
+            mp = day["milp"][hid]
+            # a home re-plans if a new price falls on energy it plans to move that way, or a
+            # price it answered before is lifted
+            if ((lifted and hid in responders) or (mp.import_wh[raised["import"]] > 0.5).any()
+                    or (mp.export_wh[raised["export"]] > 0.5).any()):
+                affected.append(hid)
+        # homes react at different times: a seeded third of them now, the rest at later
+        # postings, so the flexible load does not herd into the next cheapest slot at once
+        rng = np.random.default_rng((sc.seed, index, keep_until))
+        movers = sorted(affected[i] for i in rng.permutation(len(affected))[
+            : -(-len(affected) // sc.intraday_share)])
+        for hid in movers:
+            try:
+                plan, mp = self._milp_plan(
+                    self.homes_by_id[hid], day["first"], *day["forecasts"][hid], day["day"],
+                    *day["starts"][hid], import_fee=import_fee, export_fee=export_fee,
+                    keep=day["milp"][hid], keep_until=keep_until, carry_cap=day["carry_cap"])
+            except PlanInfeasible:
+                continue  # the rest of its plan stands
+            day["plans"][hid], day["milp"][hid] = plan, mp
+            day["replans"] += 1
+            responders.add(hid)
+            if phase is not None:
+                phase.replan(hid, np.rint(mp.ev_wh), keep_until)
+
+    def _settle(self, index: int) -> None:
+        """The day is delivered: its records, and its settlement batch on the ledger."""
+        sc = self.sc
+        day = self.pending.pop(index)
+        dv = day["delivery"]
+        first = day["first"]
+        actual_net, consumption = dv["net"], dv["consumption"]
+        for h in sc.homes:
             mp = day["milp"].get(h.home_id)
-            if mp is not None:  # the planned schedules run; load and PV are what they are
-                pv_cap = np.where(mp.pv_used_wh < day["plans"][h.home_id].pv_wh - 0.5,
-                                  np.rint(mp.pv_used_wh), pv).astype(np.int64)
-                used_pv = np.minimum(pv, pv_cap)
-                assets = np.rint(mp.ev_wh + mp.heat_pump_wh + mp.appliance_wh).astype(np.int64)
-                bat = np.rint(mp.battery_wh).astype(np.int64)
-                cap = day["export_caps"].get(h.home_id)
-                if cap is not None:  # a flex order's export cap: curtail what would exceed it
-                    beyond = np.maximum(-(load + assets + bat - used_pv) - cap, 0)
-                    used_pv = used_pv - np.minimum(beyond, used_pv).astype(np.int64)
-                actual_net[h.home_id] = load + assets + bat - used_pv
-                consumption[h.home_id] = load + assets
-                pv_used[h.home_id] = used_pv
-                if h.ev is not None:
-                    ev_wh[h.home_id] = np.rint(mp.ev_wh).astype(np.int64)
+            if mp is not None:
                 self.ev_owed[h.home_id] = round(mp.ev_carry_wh)
                 if h.battery is not None:
                     self.soc[h.home_id] = float(mp.soc_wh[-1])
                 if h.heat_pump is not None:
                     self.indoor[h.home_id] = float(mp.indoor_c[-1])
-            else:
-                base = load - pv
-                if h.battery is not None:
-                    bat, self.soc[h.home_id] = self_consumption(base, h.battery,
-                                                                self.soc[h.home_id])
-                else:
-                    bat = np.zeros_like(base)
-                actual_net[h.home_id] = base + bat
-                consumption[h.home_id] = load
-                if h.pv_kwp > 0:  # its inverter can be curtailed too
-                    pv_used[h.home_id] = pv
-            self.history[h.home_id] = [*self.history[h.home_id][1:], (load, pv)]
-        unactivated: dict[str, np.ndarray] = {}
-        delivered_ev = dict(ev_wh)
-        if sc.dso_buys_flexibility:  # operate: the DSO activates flexibility slot by slot
-            act = operate(actual_net, ev_wh, {
-                hid: ChargingWindow(self.homes_by_id[hid].ev.arrival,
-                                    self.homes_by_id[hid].ev.departure,
-                                    self.homes_by_id[hid].ev.charger_w // 4,
-                                    self.homes_by_id[hid].ev.stays_until)
-                for hid in ev_wh}, pv_used, day["prognosis"], sc.grid.transformer_limit_wh,
-                lambda k: sc.tariff.retail(first + k),
-                lambda k: sc.tariff.imbalance_long(first + k),
-                lambda k: sc.tariff.imbalance_short(first + k))
-            for hid in act.pay_ueur:
-                unactivated[hid] = actual_net[hid]
-                actual_net[hid] = act.net_wh[hid]
-                if hid in ev_wh:
-                    consumption[hid] = consumption[hid] + act.ev_wh[hid] - ev_wh[hid]
-                    delivered_ev[hid] = act.ev_wh[hid]
-                day["flex_orders"].append(FlexPurchase(
-                    hid, act.net_wh[hid], act.deferred_wh.get(hid, 0)
-                    + act.curtailed_wh.get(hid, 0), act.pay_ueur[hid]))
+            self.history[h.home_id] = [*self.history[h.home_id][1:], day["actual"][h.home_id]]
+        phase = dv["phase"]
+        activated = [] if phase is None else sorted(set(phase.deferred_wh)
+                                                     | set(phase.curtailed_wh))
+        unactivated = {hid: dv["unactivated"][hid] for hid in activated}
+        corrections = {hid: actual_net[hid] - unactivated[hid] for hid in activated}
         flow = sc.grid.transformer_flow_wh(actual_net)
-
-        day_readings: list[SignedReading] = []
-        for h in sc.homes:
-            meter, builder, oracle = (self.meters[h.home_id], self.builders[h.home_id],
-                                      self.oracles[h.home_id])
-            for i, net in enumerate(actual_net[h.home_id]):
-                imp, exp = (int(net), 0) if net > 0 else (0, int(-net))
-                for sample in meter.run_slot(first + i, imp, exp):
-                    for interval in builder.add(sample):
-                        day_readings.append(oracle.sign(interval))
-            for interval in builder.add(meter.sample_now(slot_start(first + SLOTS_PER_DAY))):
-                day_readings.append(oracle.sign(interval))
-        # Each gateway sends its outbox: today's readings and any not yet acknowledged.
-        outbox = self.unacknowledged + day_readings
-        delivered = outbox if self.reading_tap is None else self.reading_tap(index, outbox)
-        for r in delivered:
-            self.verifier.submit(r, now)
-        self.unacknowledged = [r for r in outbox if not self.verifier.acknowledged(r)]
-        self.result.readings.extend(day_readings)
         metered = np.zeros(SLOTS_PER_DAY, dtype=np.int64)
         for (_, slot), r in self.verifier.accepted.items():
             if first <= slot < first + SLOTS_PER_DAY:
@@ -500,6 +618,8 @@ class Simulation:
             supplier=SUPPLIER,
             journal_hash=self.exchange.journal.head,
             supply_fee=self._supply_fee,
+            corrections=corrections,
+            dso=DSO,
         )
         receipts = self.chain.client.settle(
             self.chain.operator, settlement.batch, slot_start(last + 1), self.addresses
@@ -521,11 +641,16 @@ class Simulation:
             actual_pv_wh={k: v[1] for k, v in day["actual"].items()},
             prognosis_wh=day["prognosis"], transformer_flow_wh=flow, metered_flow_wh=metered,
             posted_prices=[e.message for e in day["postings"]], settlement=settlement,
+            intraday_prices=[e.message for e in day["intraday_postings"]],
+            intraday_replans=day["replans"],
             settle_gas=sum(int(r["gasUsed"]) for r in receipts), load_mae_wh=day["load_mae"],
             pv_mae_wh=day["pv_mae"], flex_orders=day["flex_orders"],
             unactivated_net_wh=unactivated,
-            ev_wh=delivered_ev,
-            ev_carry_wh={hid: self.ev_owed[hid] for hid in ev_wh},
+            correction_wh=corrections,
+            activated_wh={hid: phase.deferred_wh.get(hid, 0) + phase.curtailed_wh.get(hid, 0)
+                          for hid in activated},
+            ev_wh=dv["ev"],
+            ev_carry_wh={hid: self.ev_owed[hid] for hid in dv["ev"]},
         ))
         self.progress("settle", index + 1, sc.days)
 

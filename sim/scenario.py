@@ -43,13 +43,22 @@ class Scenario:
     gate_closure_s: int = 900
     escrow_per_home_ueur: int = 100_000_000
     planner: str = "rule"  # "rule": greedy battery; "milp": every flexible home runs the MILP
-    validation_rounds: int = 8  # USEF plan/validate rounds (MILP scenarios)
+    validation_rounds: int = 8  # USEF plan/validate rounds (MILP scenarios); 0: no prices
     # The DSO buys flexibility home by home (dso/flex.py) instead of running the price loop
     # (MILP scenarios); the margin under the rating covers forecast error.
     dso_buys_flexibility: bool = False
     flex_margin: float = 0.05
     dso_flex_budget_ueur: int = 1_000_000_000  # tokens the DSO holds to pay for flexibility
     flex_value_ueur_per_kwh: int = 1_000_000  # the most the DSO pays per kWh of overload removed
+    # Operate phase, in either mode: where the metered flow still overloads, the DSO defers EV
+    # charging and curtails PV slot by slot (dso/operate.py), settled as energy-transfer
+    # corrections (USEF's last resort before switching homes off)
+    dso_operates: bool = True
+    # with prices: as verified readings arrive, the DSO re-posts the later slots' prices
+    # (dso/intraday.py) and MILP homes re-plan the rest of their day
+    intraday_prices: bool = True
+    intraday_share: int = 3  # one in this many affected homes re-plans at each re-posting
+    dso_escrow_ueur: int = 1_000_000_000  # the DSO's escrow for those corrections
 
     @property
     def first_slot(self) -> int:

@@ -36,8 +36,11 @@ def test_a_settled_day_on_anvil(anvil_url):
     day = result.days[0]
     assert client.is_settled(day.day)
     addr = result.participants.address_of()
+    opening = {"supplier": sc.escrow_per_home_ueur * len(sc.homes), "dso": sc.dso_escrow_ueur}
+    assert day.activated_wh  # 7 kVA: the DSO curtails PV in operation and pays its corrections
     for entry in day.settlement.batch.entries:
-        expected = (sc.escrow_per_home_ueur * (len(sc.homes) if entry.participant == "supplier"
-                                               else 1)) + entry.delta_ueur
+        expected = opening.get(entry.participant, sc.escrow_per_home_ueur) + entry.delta_ueur
         assert client.escrow_of(addr[entry.participant]) == expected
+    assert {e.participant: e.delta_ueur for e in day.settlement.batch.entries}["dso"] == -sum(
+        day.settlement.correction_ueur.values())
     assert client.balance_of(addr["dso"]) == day.settlement.batch.fees_ueur

@@ -110,10 +110,13 @@ def test_summary_reports_balances_read_from_chain(clean):
 
 
 def _forgeries(sim: Simulation, index: int, readings: list[Signed[Reading]]):
-    """Before the real readings arrive: a forged, a chain-breaking and a stranger's reading."""
-    if index != 0:
+    """Before day 0's first real readings arrive: a forged, a chain-breaking and a stranger's
+    reading."""
+    first = sim.sc.first_slot
+    target = next((r for r in readings if r.message.meter_id == "home-001"
+                   and r.message.slot == first), None)
+    if index != 0 or target is None:
         return readings
-    target = next(r for r in readings if r.message.meter_id == "home-001")
     inflated = target.message.model_copy(update={"export_wh": target.message.export_wh + 5000,
                                                  "import_wh": 0})
     bad_sig = Signed[Reading](message=inflated, signature=target.signature)
@@ -126,11 +129,12 @@ def _forgeries(sim: Simulation, index: int, readings: list[Signed[Reading]]):
 
 
 def _drop_one_reading(sim: Simulation, index: int, readings):
-    """Day 0: home-002's reading of one slot never arrives (and its chain breaks after it)."""
+    """Day 0: home-002's reading of slot 40 never arrives, however often its gateway resends it,
+    until the day is settled (and its chain breaks after it)."""
     if index != 0:
         return readings
-    target = [r for r in readings if r.message.meter_id == "home-002"][40]
-    return [r for r in readings if r is not target]
+    lost = sim.sc.first_slot + 40
+    return [r for r in readings if (r.message.meter_id, r.message.slot) != ("home-002", lost)]
 
 
 def test_missing_reading_holds_slots_and_flags_the_period_on_chain():

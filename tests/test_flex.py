@@ -74,6 +74,7 @@ def test_a_simulated_street_where_the_dso_buys_flexibility():
         sc = preset_scenario("2030-green-high", homes=16, days=2, seed=3, transformer_kva=25.0)
         sc.validation_rounds = 0
         sc.dso_buys_flexibility = buys
+        sc.dso_operates = buys  # without: no DSO at all
         return run_simulation(sc, synthetic_profiles(3))
 
     without, with_flex = run(False), run(True)
@@ -111,8 +112,7 @@ def test_operate_defers_ev_charging_into_room_and_curtails_export():
     act = operate(net, {"a": ev_a}, {"a": ChargingWindow(1, 6, 900)},
                   {"a": np.array([0, 0, 0, 0, 0, 0, 1000, 0]),
                    "b": np.array([0, 0, 0, 0, 0, 0, 700, 0])},
-                  planned, limit, retail=lambda k: 280_000, long=lambda k: 40_000,
-                  short=lambda k: 310_000)
+                  planned, limit)
     flow = act.net_wh["a"] + act.net_wh["b"]
     assert (np.abs(flow) <= limit).all()
     assert act.ev_wh["a"].sum() == ev_a.sum()  # the EV gets all its energy, before departure
@@ -120,5 +120,7 @@ def test_operate_defers_ev_charging_into_room_and_curtails_export():
     assert act.deferred_wh == {"a": 800}  # 400 Wh over in each of slots 1 and 2
     assert act.ev_wh["a"].tolist() == [0, 400, 400, 800, 0, 0, 0, 0]  # into slot 3's room
     assert act.curtailed_wh == {"a": 500}  # 1,500 Wh export on 1,000: the biggest exporter first
-    # paid: deferred Wh × (retail − long) and curtailed Wh × short, in µ€
-    assert act.pay_ueur["a"] == act.deferred_wh["a"] * 240 + 500 * 310
+    # the energy-transfer correction settlement will take out of home a's net
+    assert act.activated == ["a"]
+    assert act.correction_wh["a"].tolist() == [0, -400, -400, 800, 0, 0, 500, 0]
+    assert act.correction_wh["a"].tolist() == (act.net_wh["a"] - net["a"]).tolist()

@@ -77,3 +77,34 @@ def test_no_price_moves_before_a_slot_is_fully_metered():
     oracle = MeterOracle("a", KeyPair.from_seed(b"meter-a"))
     intraday.add(oracle.sign(Interval(FIRST, 20_000, 0, 20_000, 0, False)).message)
     assert intraday.update(FIRST + 2) == []  # meter b has not reported slot 0 yet
+
+
+def test_a_simulated_street_is_repriced_from_its_readings_and_homes_replan():
+    """2030-green-high, 16 homes on 25 kVA for 2 days: day-ahead prices, then operate-phase
+    prices re-posted slot by slot from the verified readings, and homes re-planning the rest
+    of their day at them (measured: 101 postings, 206 re-plans, 0 refused)."""
+    from sim.kpi import check_invariants
+    from sim.profiles import synthetic_profiles
+    from sim.runner import run_simulation
+    from sim.scenario import preset_scenario
+
+    sc = preset_scenario("2030-green-high", homes=16, days=2, seed=3, transformer_kva=25.0)
+    result = run_simulation(sc, synthetic_profiles(3))
+    assert result.rejected_messages == []  # every posting arrived before its slot's gate
+    assert check_invariants(result, audit_replay=True).all_hold()
+    ex = result.exchange.exchange
+    assert sum(len(d.intraday_prices) for d in result.days) > 10  # all on day 2 (measured)
+    assert sum(d.intraday_replans for d in result.days) > 10
+    for day in result.days:
+        versions = [p.version for p in day.intraday_prices]
+        assert versions == sorted(versions) and min(versions, default=1) > max(
+            (p.version for p in day.posted_prices), default=0)
+        latest = {(p.slot, p.direction): p.price for p in day.intraday_prices}
+        upstream = sc.grid.topology().upstream
+        for (slot, direction), price in latest.items():  # in force at the exchange
+            src, dst = (upstream, "f1") if direction == "import" else ("f1", upstream)
+            assert ex.fee(src, dst, slot) == price
+        for p in day.intraday_prices:  # never below the day-ahead price of its slot
+            ahead = [q.price for q in day.posted_prices
+                     if (q.slot, q.direction) == (p.slot, p.direction)]
+            assert p.price >= max(ahead, default=0)

@@ -107,3 +107,26 @@ def test_community_optimum_nets_neighbours_and_respects_the_limit():
     assert tight.cost_ueur >= together.cost_ueur - 1e-6  # a tighter grid cannot be cheaper
     with pytest.raises(PlanInfeasible):
         plan_community([pv_home, ev_home], BUY, SELL, limit_wh=100)
+
+
+def test_replanning_during_the_day_keeps_the_past_and_answers_new_prices(plan):
+    """At slot 60 an import fee appears on slots 86–96: the home keeps its first 60 slots as
+    they were and re-optimises the rest; its new plan is at least as good at the new prices."""
+    fee = np.zeros(T)
+    fee[86:] = 300_000
+    buy = BUY + fee
+    replanned = plan_home(LOAD, PV, ALL, buy, SELL, keep=plan, keep_until=60)
+    for field in ("battery_wh", "ev_wh", "heat_pump_wh", "pv_used_wh", "appliance_wh"):
+        assert np.allclose(getattr(replanned, field)[:60], getattr(plan, field)[:60], atol=1e-6)
+    assert np.allclose(replanned.soc_wh[:60], plan.soc_wh[:60], atol=1e-6)
+    assert replanned.appliance_starts["washer"] == plan.appliance_starts["washer"]  # at 41
+    assert plan.import_wh[86:].sum() > 5_000  # measured: the EV and dishwasher late at night
+    assert replanned.import_wh[86:].sum() < plan.import_wh[86:].sum() / 4
+    assert replanned.ev_wh.sum() == pytest.approx(plan.ev_wh.sum(), rel=1e-6)  # still charged
+
+    def cost(p):
+        return float(buy @ p.import_wh - SELL @ p.export_wh) / 1000
+    assert cost(replanned) < cost(plan)
+    # an appliance not started by then cannot start in the past
+    late = plan_home(LOAD, PV, ALL, buy, SELL, keep=plan, keep_until=80)
+    assert late.appliance_starts["dishwasher"] >= 80

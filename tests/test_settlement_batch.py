@@ -125,3 +125,47 @@ def test_capacity_charge_bills_each_days_import_peak_to_the_dso():
     assert b.capacity_ueur == 0  # exports have no import peak
     assert res.batch.fees_ueur == a.capacity_ueur
     assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
+
+
+def test_dso_activation_settles_as_an_energy_transfer_correction():
+    """b sold 1,000 Wh to a; the DSO curtailed 600 Wh of b's PV. b settles as if it had
+    delivered (no imbalance), and the DSO pays the supplier 600 Wh at the feed-in price."""
+    import numpy as np
+    import pytest
+
+    trades = [_trade(0, "a", "b", 1000, 150_000)]
+    activated = _readings({"a": (1000, 0), "b": (0, 400)})
+    unactivated = _batch(trades, _readings({"a": (1000, 0), "b": (0, 1000)}))
+    res = build_batch(7, SLOT, SLOT, trades, activated, ["a", "b"], TARIFF, "supplier",
+                      "00" * 32, corrections={"b": np.array([600])}, dso="dso")
+    for home in ("a", "b"):
+        assert res.statements[home].net_ueur == unactivated.statements[home].net_ueur
+    assert res.statements["b"].imbalance_wh == 0 and res.statements["b"].corrected_wh == 600
+    assert res.statements["b"].metered_export_wh == 400  # reported as metered
+    owed = value_ueur(600, TARIFF.feed_in_price(SLOT))
+    assert res.correction_ueur == {"b": owed}
+    deltas = {e.participant: e.delta_ueur for e in res.batch.entries}
+    assert deltas["dso"] == -owed
+    assert deltas["supplier"] == unactivated.statements["supplier"].net_ueur + owed
+    assert sum(deltas.values()) == -res.batch.fees_ueur  # money conserved
+    # a deferral moves energy between slots at one price: nothing owed
+    oracle = MeterOracle("a", KeyPair.from_seed(b"a"))
+
+    def two_slots(first: int, second: int):
+        return [oracle.sign(Interval(SLOT + k, wh, 0, wh, 0, False))
+                for k, wh in enumerate((first, second))]
+
+    def moved(readings, corrections):
+        return build_batch(7, SLOT, SLOT + 1, [], readings, ["a"], TARIFF, "supplier",
+                           "00" * 32, corrections=corrections, dso="dso")
+
+    deferred = moved(two_slots(500, 500), {"a": np.array([-500, 500])})
+    assert deferred.correction_ueur == {"a": 0}
+    assert deferred.statements["a"].net_ueur == moved(two_slots(1000, 0), {}).statements[
+        "a"].net_ueur
+    # a slot without a reading is held and settles uncorrected
+    held = moved(two_slots(500, 500)[:1], {"a": np.array([-500, 500])})
+    assert held.correction_ueur == {"a": -value_ueur(500, TARIFF.feed_in_price(SLOT))}
+    with pytest.raises(ValueError, match="DSO"):
+        build_batch(7, SLOT, SLOT, trades, activated, ["a", "b"], TARIFF, "supplier", "00" * 32,
+                    corrections={"b": np.array([600])})

@@ -64,12 +64,13 @@ def test_batched_power_flow_matches_pandapower_on_the_simbench_net(rural):
 
 def test_simulate_a_simbench_grid_end_to_end(tmp_path):
     out = tmp_path / "report"
-    proc = flexmarket("simulate", "--grid", CODE, "--out", str(out), "--no-audit")
+    proc = flexmarket("simulate", "--grid", CODE, "--dso", "none", "--out", str(out),
+                      "--no-audit")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"]["homes"] == 28
     assert summary["run"]["profiles"] == f"simbench:{CODE}"
-    assert summary["transformer"]["overloaded_slots"] > 0  # the 2034 PV, with prices only
+    assert summary["transformer"]["overloaded_slots"] > 0  # the 2034 PV, without a DSO
     assert all(v is not False for v in summary["invariants"].values())
 
 
@@ -80,5 +81,6 @@ def test_operate_phase_clears_the_rural_grid_s_pv_overloads(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["transformer"]["overloaded_slots"] == 0  # 21 without (test above's run)
-    assert summary["market"]["flex_paid_by_dso_eur"] > 0
+    assert summary["market"]["dso_cost_eur"] > 0
+    assert summary["market"]["operate_activated_kwh"] > 0
     assert all(v is not False for v in summary["invariants"].values())
