@@ -131,8 +131,17 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
         ("transformer rating", f"{t['rating_kva']:g} kVA"),
         ("overloaded slots (metered / prognosed)",
          f"{t['overloaded_slots']} / {t['prognosed_overloaded_slots']}"),
-        ("congestion prices posted", f"{m['congestion_prices_posted']}"),
+        ("congestion prices posted (day ahead / intraday)",
+         f"{m['congestion_prices_posted']} / {m['intraday_prices_posted']}"),
         ("congestion fees to DSO", f"{m['congestion_fees_eur']:,.2f} €"),
+        ("DSO: flexibility bought / operate phase",
+         f"{m['flex_bought_kwh']:,.1f} / {m['operate_activated_kwh']:,.1f} kWh "
+         f"in {m['operate_activated_homes']} homes"),
+        ("DSO: paid for flexibility / corrections",
+         f"{m['flex_paid_by_dso_eur']:,.2f} / {m['operate_corrections_paid_by_dso_eur']:,.2f} €"),
+        ("local market: allocative efficiency per slot (mean / min)",
+         "—" if m["slot_efficiency_mean"] is None
+         else f"{m['slot_efficiency_mean']:.3f} / {m['slot_efficiency_min']:.3f}"),
         ("trades / accepted messages", f"{m['trades']:,} / {m['accepted_messages']:,}"),
         ("bills: total with / without market",
          f"{b['total_eur']:,.2f} / {b['total_no_market_eur']:,.2f} €"),

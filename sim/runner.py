@@ -292,7 +292,10 @@ class Simulation:
                 sender=OPERATOR, nonce=self.operator_nonce, participant=h.home_id,
                 escrow_ueur=escrow, settled_through_slot=self.settled_through_slot)), now)
         intraday = None
-        if not sc.dso_buys_flexibility and sc.validation_rounds and sc.intraday_prices:
+        # intraday prices where homes can answer them: MILP homes that re-plan (as the price
+        # loop day ahead); on a street of rule-planned homes they would only tax
+        if (not sc.dso_buys_flexibility and sc.validation_rounds and sc.intraday_prices
+                and milp_plans):
             intraday = IntradayPricer(self.pricer, first, np.asarray(prognosis),
                                       sc.grid.transformer_limit_wh,
                                       frozenset(h.home_id for h in sc.homes))
