@@ -16,12 +16,15 @@ from wallet.view import WalletView
 
 def no_market_bill_ueur(result: RunResult, home_id: str) -> int:
     """What the home pays with only its supply contract: imports at retail, exports at feed-in,
-    and the capacity charge on its daily peaks — on its net as it would have been without the
-    DSO's operate-phase activation (which the DSO pays for separately)."""
+    and the capacity charge on its daily peaks — on the net its own optimisation at that contract
+    gives (a MILP home's first plan of the day, run against the same load and PV; a rule-planned
+    home's self-consumption), without the DSO's operate-phase activation."""
     tariff = result.scenario.tariff
     total = 0
     for day in result.days:
-        net_day = day.unactivated_net_wh.get(home_id, day.actual_net_wh[home_id])
+        net_day = day.own_net_wh.get(home_id)
+        if net_day is None:
+            net_day = day.unactivated_net_wh.get(home_id, day.actual_net_wh[home_id])
         total += capacity_charge_ueur(int(max(net_day.max(), 0)), tariff)
         for i, net in enumerate(net_day):
             slot = day.first_slot + i

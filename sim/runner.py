@@ -33,6 +33,7 @@ from dso.pricing import CongestionPricer
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
 from market.config import MarketConfig
+from market.indicative import indicative_prices
 from market.journal import JournaledExchange
 from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
@@ -84,6 +85,9 @@ class DayRecord:
     # energy-transfer correction) and the energy it deferred or curtailed (Wh)
     correction_wh: dict[str, np.ndarray] = field(default_factory=dict)
     activated_wh: dict[str, int] = field(default_factory=dict)
+    # MILP homes: the net their own optimisation at the supply contract (no market prices, no
+    # fees) would have given against the same load and PV — the no-market baseline
+    own_net_wh: dict[str, np.ndarray] = field(default_factory=dict)
     # operate-phase prices re-posted from the readings, and the home plans they re-made
     intraday_prices: list = field(default_factory=list)
     intraday_replans: int = 0
@@ -163,6 +167,8 @@ class Simulation:
         self.settled_readings = 0
         self.settled_through_slot = scenario.first_slot - 1
         self.priced_readings = 0  # verified readings the DSO's intraday pricer has seen
+        # per day (first slot): the indicative local prices' change to retail and feed-in
+        self.indicative: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- messaging --------------------------------------------------------------------------
     def _send(self, envelope: Signed, now: int) -> None:
@@ -242,6 +248,17 @@ class Simulation:
             load_err.append(mean_absolute_error(load_fc, actual[h.home_id][0]))
             pv_err.append(mean_absolute_error(pv_fc, actual[h.home_id][1]))
         prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
+        own = dict(milp_plans)  # each home's own optimisation at its contract: no market
+        if milp_plans and sc.indicative_prices:  # the exchange's indicative local prices
+            retail = np.array([sc.tariff.retail(first + t) for t in range(SLOTS_PER_DAY)])
+            feed = np.array([sc.tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)])
+            buy, sell = indicative_prices(
+                sum(p.net_wh for p in plans.values()), retail, feed)
+            self.indicative[first] = (buy - retail, sell - feed)
+            for hid in sorted(milp_plans):  # every MILP home plans once more at them
+                plans[hid], milp_plans[hid] = self._milp_plan(
+                    self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
+            prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
         if milp_plans:  # USEF validate: the DSO prices, flexible homes re-plan, until it fits
             limit = sc.grid.transformer_limit_wh
 
@@ -303,7 +320,7 @@ class Simulation:
         self.pending[index] = {
             "intraday": intraday, "intraday_postings": [], "replans": 0, "day": day,
             "forecasts": forecasts, "starts": starts, "carry_cap": dict(self.carry_cap),
-            "first": first, "plans": plans, "milp": milp_plans, "actual": actual,
+            "first": first, "plans": plans, "milp": milp_plans, "actual": actual, "own": own,
             "prognosis": prognosis, "flex_orders": flex_orders, "export_caps": export_caps,
             "postings": postings, "load_mae": float(np.mean(load_err)),
             "pv_mae": float(np.mean(pv_err)),
@@ -377,6 +394,9 @@ class Simulation:
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
+        if first in self.indicative:  # expected local prices, published day ahead
+            buy = buy + self.indicative[first][0]
+            sell = sell + self.indicative[first][1]
         if import_fee is not None:
             buy = buy + import_fee
         if export_fee is not None:
@@ -448,6 +468,7 @@ class Simulation:
                  for hid in ev_homes}, day["prognosis"], sc.grid.transformer_limit_wh)
         day["delivery"] = {
             "net": zeros(), "unactivated": zeros(), "consumption": zeros(),
+            "own": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in day["own"]},
             "pv_used": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in ids
                         if hid in day["milp"] or self.homes_by_id[hid].pv_kwp > 0},
             "ev": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in ev_homes},
@@ -455,13 +476,15 @@ class Simulation:
         }
         return day["delivery"]
 
-    def _home_slot(self, index: int, hid: str, k: int) -> tuple[int, int, int, int]:
+    def _home_slot(self, index: int, hid: str, k: int, own: bool = False
+                   ) -> tuple[int, int, int, int]:
         """Home ``hid`` in slot index ``k`` as its plan runs it against its real load and PV:
-        (net import, consumption, PV used, EV charging), Wh, before any DSO activation."""
+        (net import, consumption, PV used, EV charging), Wh, before any DSO activation.
+        ``own``: as its own optimisation at its supply contract would have run it instead."""
         day = self.pending[index]
         h = self.homes_by_id[hid]
         load, pv = (int(v[k]) for v in day["actual"][hid])
-        mp = day["milp"].get(hid)
+        mp = (day["own"] if own else day["milp"]).get(hid)
         if mp is None:
             base = load - pv
             bat = 0
@@ -475,7 +498,7 @@ class Simulation:
             used = min(pv, int(np.rint(mp.pv_used_wh[k])))
         assets = int(np.rint(mp.ev_wh[k] + mp.heat_pump_wh[k] + mp.appliance_wh[k]))
         bat = int(np.rint(mp.battery_wh[k]))
-        cap = day["export_caps"].get(hid)
+        cap = None if own else day["export_caps"].get(hid)
         if cap is not None:  # a flex order's export cap: curtail what would exceed it
             beyond = max(-(load + assets + bat - used) - cap[k], 0)
             used -= int(min(beyond, used))
@@ -492,6 +515,8 @@ class Simulation:
         for h in sc.homes:
             hid = h.home_id
             net, cons, used, ev = self._home_slot(index, hid, k)
+            if hid in day["own"]:  # the no-market counterfactual, for bills
+                dv["own"][hid][k] = self._home_slot(index, hid, k, own=True)[0]
             dv["unactivated"][hid][k] = net
             if phase is not None:  # EV charging deferred into this slot earlier
                 shift = phase.shift_wh(hid, k)
@@ -585,6 +610,7 @@ class Simulation:
         """The day is delivered: its records, and its settlement batch on the ledger."""
         sc = self.sc
         day = self.pending.pop(index)
+        self.indicative.pop(day["first"], None)
         dv = day["delivery"]
         first = day["first"]
         actual_net, consumption = dv["net"], dv["consumption"]
@@ -650,6 +676,7 @@ class Simulation:
             pv_mae_wh=day["pv_mae"], flex_orders=day["flex_orders"],
             unactivated_net_wh=unactivated,
             correction_wh=corrections,
+            own_net_wh=dv["own"],
             activated_wh={hid: phase.deferred_wh.get(hid, 0) + phase.curtailed_wh.get(hid, 0)
                           for hid in activated},
             ev_wh=dv["ev"],
