@@ -88,11 +88,15 @@ def main() -> None:
     default = measure(default_scenario(), profiles)
     preset = measure(preset_scenario("2030-green-high", homes=60, transformer_kva=120.0),
                      profiles)
+    indicative = preset_scenario("2030-green-high", homes=60, transformer_kva=120.0)
+    indicative.indicative_prices = True  # homes also plan at the expected local prices
+    preset_indicative = measure(indicative, profiles)
     print(json.dumps({
         "welfare_gain_ratio": default["welfare_gain_ratio"],
         "efficiency_mean": default["efficiency_mean"],
         "homes_worse_off": default["homes_worse_off"],
         "default": default, "2030-green-high (60 homes)": preset,
+        "2030-green-high (60 homes), indicative local prices": preset_indicative,
         "goal_welfare_gain_ratio": 0.95,
     }))
 

@@ -58,8 +58,10 @@ class Scenario:
     # (dso/intraday.py) and MILP homes re-plan the rest of their day
     intraday_prices: bool = True
     intraday_share: int = 3  # one in this many affected homes re-plans at each re-posting
-    # MILP homes plan once more at the exchange's indicative local prices (market/indicative.py)
-    indicative_prices: bool = True
+    # MILP homes plan once more at the exchange's indicative local prices (market/indicative.py).
+    # Off by default: without volumes the homes herd into the same slots (benchmarks/welfare.py,
+    # benchmarks/congestion.py measure both ways)
+    indicative_prices: bool = False
     dso_escrow_ueur: int = 1_000_000_000  # the DSO's escrow for those corrections
 
     @property

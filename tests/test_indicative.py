@@ -17,7 +17,7 @@ def test_a_street_long_buys_at_the_mid_and_a_street_short_sells_at_it():
 
 def test_homes_planning_at_indicative_prices_trade_more_locally_and_pay_less():
     """16 MILP homes (2030-green-high, 30 kVA, one day): the same street with and without the
-    indicative prices; the no-market baseline (each home's own optimisation) is the same.
+    indicative prices (off by default); the no-market baseline (each home's own optimisation) is the same.
     Measured: 15.3 vs 5.0 kWh traded locally, bills 40.36 vs 41.95 €, 2 vs 5 homes worse off."""
     from sim.kpi import summarise
     from sim.profiles import synthetic_profiles
