@@ -248,7 +248,9 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
               import_limit_wh: np.ndarray | None = None,
               export_limit_wh: np.ndarray | None = None,
               limit_penalty: float | np.ndarray = 0.0, keep: MilpPlan | None = None,
-              keep_until: int = 0) -> MilpPlan:
+              keep_until: int = 0,
+              local_import: tuple[np.ndarray, np.ndarray] | None = None,
+              local_export: tuple[np.ndarray, np.ndarray] | None = None) -> MilpPlan:
     """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
 
     ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
@@ -257,6 +259,9 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     the home's import and export — room the DSO has allotted it: energy beyond them costs
     ``limit_penalty`` µ€/kWh (one value, or one per slot) on top of its price, so the plan keeps
     within them wherever its assets can.
+    ``local_import``/``local_export``: (price µ€/kWh, most Wh) per slot — energy the home
+    expects to buy from (sell to) neighbours at that price, up to that volume, before the
+    supplier's ``buy``/``sell``; it crosses no congestion point, so no fee applies.
     ``keep``/``keep_until``: re-planning during the day — slots before ``keep_until`` (delivered
     or past their gate) keep ``keep``'s schedules of every asset and its appliance starts; only
     the rest of the day is optimised again (pass the same day-start state and forecasts).
@@ -272,12 +277,28 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     bat, ev, hp = assets.battery, assets.ev, assets.heat_pump
     beyond, beyond_cost = [], []
     penalty = np.broadcast_to(np.asarray(limit_penalty, float), (T,))
-    for flow, limit in ((imp, import_limit_wh), (exp, export_limit_wh)):
+    local = {}  # "import"/"export" → (columns, price): energy met by neighbours
+    for name, offer, sign in (("import", local_import, 1.0), ("export", local_export, -1.0)):
+        if offer is None:
+            continue
+        cols = V.add(T, 0, np.maximum(np.asarray(offer[1], float), 0.0))
+        local[name] = (cols, np.asarray(offer[0], float))
+        for t in range(T):  # it enters the balance (and the import peak) like the grid's
+            R.r += [balance_rows[t]]
+            R.c += [cols[t]]
+            R.v += [sign]
+            if name == "import":
+                R.r += [balance_rows[t] + 1]  # the peak row follows each balance row
+                R.c += [cols[t]]
+                R.v += [-1.0]
+    for flow, limit, name in ((imp, import_limit_wh, "import"), (exp, export_limit_wh, "export")):
         if limit is None:
             continue
         for t in np.flatnonzero(np.isfinite(limit)):
             over = V.add(1, 0, np.inf)[0]
-            R.add([flow[t], over], [1.0, -1.0], -np.inf, max(float(limit[t]), 0.0))
+            also = [local[name][0][t]] if name in local else []
+            R.add([flow[t], over, *also], [1.0, -1.0] + [1.0] * len(also), -np.inf,
+                  max(float(limit[t]), 0.0))
             beyond.append(over)
             beyond_cost.append(penalty[t] / 1000)
 
@@ -286,6 +307,10 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     c[exp] = -np.asarray(sell, float) / 1000
     c[peak] = peak_price_per_kw * 4 / 1000  # peak variable is Wh per slot: × 4 / 1000 = kW
     c[beyond] = beyond_cost
+    if "import" in local:
+        c[local["import"][0]] = local["import"][1] / 1000
+    if "export" in local:
+        c[local["export"][0]] = -local["export"][1] / 1000
     _price_carry(c, h, assets)
     A = coo_matrix((R.v, (R.r, R.c)), shape=(len(R.lo), V.n)).tocsr()
     cons = LinearConstraint(A, R.lo, R.hi)
@@ -302,6 +327,8 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     def col(idx):
         return x[idx] if len(idx) else np.zeros(T)
 
+    imported = col(imp) + (col(local["import"][0]) if "import" in local else 0)
+    exported = col(exp) + (col(local["export"][0]) if "export" in local else 0)
     battery = (col(ch) - col(dis)) if bat is not None else np.zeros(T)
     ev_net = np.zeros(T)
     if ev is not None:
@@ -313,7 +340,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         starts_out[app.name] = starts[k]
         appliance[starts[k]:starts[k] + len(app.profile_wh)] += app.profile_wh
     return MilpPlan(
-        net_wh=col(imp) - col(exp), import_wh=col(imp), export_wh=col(exp), battery_wh=battery,
+        net_wh=imported - exported, import_wh=imported, export_wh=exported, battery_wh=battery,
         soc_wh=col(soc) if bat is not None else np.zeros(T),
         ev_wh=ev_net, heat_pump_wh=col(hp_e) if hp is not None else np.zeros(T),
         indoor_c=col(temp) if hp is not None else np.full(T, np.nan),

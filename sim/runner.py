@@ -33,7 +33,7 @@ from dso.pricing import CongestionPricer
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
 from market.config import MarketConfig
-from market.indicative import indicative_prices
+from market.indicative import local_offers
 from market.journal import JournaledExchange
 from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
@@ -167,8 +167,8 @@ class Simulation:
         self.settled_readings = 0
         self.settled_through_slot = scenario.first_slot - 1
         self.priced_readings = 0  # verified readings the DSO's intraday pricer has seen
-        # per day (first slot): the indicative local prices' change to retail and feed-in
-        self.indicative: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # per day (first slot): the indicative local offers each MILP home plans with
+        self.indicative: dict[int, tuple] = {}
 
     # ---- messaging --------------------------------------------------------------------------
     def _send(self, envelope: Signed, now: int) -> None:
@@ -252,9 +252,8 @@ class Simulation:
         if milp_plans and sc.indicative_prices:  # the exchange's indicative local prices
             retail = np.array([sc.tariff.retail(first + t) for t in range(SLOTS_PER_DAY)])
             feed = np.array([sc.tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)])
-            buy, sell = indicative_prices(
-                sum(p.net_wh for p in plans.values()), retail, feed)
-            self.indicative[first] = (buy - retail, sell - feed)
+            self.indicative[first] = local_offers(
+                sum(p.net_wh for p in plans.values()), retail, feed, len(milp_plans))
             for hid in sorted(milp_plans):  # every MILP home plans once more at them
                 plans[hid], milp_plans[hid] = self._milp_plan(
                     self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
@@ -276,8 +275,9 @@ class Simulation:
 
             export_caps: dict[str, np.ndarray] = {}
             if sc.dso_buys_flexibility:
+                allotted: list[FlexPurchase] = []
                 prognosis = self._allot_morning(first, day, prognosis, plans, milp_plans,
-                                                forecasts, starts)
+                                                forecasts, starts, allotted)
                 flex = self._buy_flexibility(first, day, prognosis, plans, milp_plans,
                                              forecasts, starts)
                 # in the slots requested for export, an ordered home's inverter holds its
@@ -294,7 +294,7 @@ class Simulation:
                 postings = self.pricer.post_prices(first, validation.import_price,
                                                    validation.export_price)
                 self.result.validation_rounds.append(validation.overloaded_per_round)
-            flex_orders = flex.orders if sc.dso_buys_flexibility else []
+            flex_orders = allotted + flex.orders if sc.dso_buys_flexibility else []
         else:  # no home plans with the MILP: prices, or (buying flexibility) the operate phase
             postings = ([] if sc.dso_buys_flexibility or not sc.validation_rounds
                         else self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh))
@@ -327,13 +327,15 @@ class Simulation:
         }
         self.progress("plan", index, sc.days)
 
-    def _allot_morning(self, first, day, prognosis, plans, milp_plans, forecasts, starts):
+    def _allot_morning(self, first, day, prognosis, plans, milp_plans, forecasts, starts,
+                       allotted: list[FlexPurchase]):
         """Keep tonight's EV top-ups left to tomorrow morning within the morning's room.
 
         Tomorrow's plans see only tomorrow: if the energy the EVs leave to 00:00–07:00 is more
         than the morning can take under the target (today's morning flow without today's
         top-ups, as its forecast), the DSO caps each home's carry in proportion, and they
-        re-plan. Returns the new prognosis.
+        re-plan; each is paid its extra cost (appended to ``allotted``). Returns the new
+        prognosis.
         """
         sc = self.sc
         carriers = {hid: mp.ev_carry_wh / self.homes_by_id[hid].ev.efficiency
@@ -349,9 +351,17 @@ class Simulation:
             return prognosis
         share = room / total
         for hid in sorted(carriers):
-            self.carry_cap[hid] = milp_plans[hid].ev_carry_wh * share
+            before = milp_plans[hid]
+            self.carry_cap[hid] = before.ev_carry_wh * share
             plans[hid], milp_plans[hid] = self._milp_plan(
                 self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
+            # a FlexOrder like any other: the DSO pays the home what the cap costs it
+            h = self.homes_by_id[hid]
+            extra = (self._plan_cost(h, milp_plans[hid], first)
+                     - self._plan_cost(h, before, first))
+            moved = round(before.ev_carry_wh - milp_plans[hid].ev_carry_wh)
+            if moved > 0:
+                allotted.append(FlexPurchase(hid, plans[hid].net_wh, moved, max(round(extra), 0)))
         return sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
 
     def _buy_flexibility(self, first, day, prognosis, plans, milp_plans, forecasts, starts):
@@ -370,8 +380,8 @@ class Simulation:
             offered[hid] = self._milp_plan(
                 h, first, *forecasts[hid], day, *starts[hid], import_limit=import_room,
                 export_limit=export_room, limit_penalty=penalty)
-            extra = (plan_cost_ueur(offered[hid][1], sc.tariff, first)
-                     - plan_cost_ueur(milp_plans[hid], sc.tariff, first))
+            extra = (self._plan_cost(h, offered[hid][1], first)
+                     - self._plan_cost(h, milp_plans[hid], first))
             return offered[hid][0].net_wh, round(extra)
 
         flex = procure(prognosis, {k: plans[k].net_wh for k in sorted(milp_plans)},
@@ -380,6 +390,21 @@ class Simulation:
         for order in flex.orders:
             plans[order.home], milp_plans[order.home] = offered[order.home]
         return flex
+
+    def _carry_price(self, h, first: int) -> int | None:
+        """Tomorrow morning's cheapest retail (µ€/kWh), at which an overnight EV's energy left
+        to the morning is bought; None for a home without one."""
+        if h.ev is None or not h.ev.stays_until:
+            return None
+        return min(self.sc.tariff.retail(first + SLOTS_PER_DAY + t)
+                   for t in range(h.ev.stays_until))
+
+    def _plan_cost(self, h, mp: MilpPlan, first: int) -> float:
+        """A planned day's cost (µ€) at the supply contract, with the EV energy it leaves to
+        tomorrow morning at the morning's price."""
+        carry = self._carry_price(h, first)
+        later = 0.0 if carry is None else mp.ev_carry_wh / h.ev.efficiency * carry / 1000
+        return plan_cost_ueur(mp, self.sc.tariff, first) + later
 
     def _milp_plan(self, h, first: int, load_fc, pv_fc, spread, day: int, soc: float,
                    indoor: float | None, ev_owed: int = 0, import_fee: np.ndarray | None = None,
@@ -394,17 +419,11 @@ class Simulation:
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
-        if first in self.indicative:  # expected local prices, published day ahead
-            buy = buy + self.indicative[first][0]
-            sell = sell + self.indicative[first][1]
         if import_fee is not None:
             buy = buy + import_fee
         if export_fee is not None:
             sell = sell - export_fee
-        carry_price = None
-        if h.ev is not None and h.ev.stays_until:  # tomorrow morning's cheapest retail
-            carry_price = min(tariff.retail(first + SLOTS_PER_DAY + t)
-                              for t in range(h.ev.stays_until))
+        carry_price = self._carry_price(h, first)
         assets = HomeAssets(battery=h.battery, ev=h.ev, heat_pump=h.heat_pump,
                             appliances=h.appliances, ev_owed_wh=ev_owed,
                             ev_carry_price=carry_price,
@@ -414,7 +433,9 @@ class Simulation:
                        peak_price_per_kw=tariff.capacity_per_kw_day,
                        outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
                        import_limit_wh=import_limit, export_limit_wh=export_limit,
-                       limit_penalty=limit_penalty, keep=keep, keep_until=keep_until)
+                       limit_penalty=limit_penalty, keep=keep, keep_until=keep_until,
+                       local_import=self.indicative.get(first, (None, None))[0],
+                       local_export=self.indicative.get(first, (None, None))[1])
         net = np.rint(mp.net_wh).astype(np.int64)
         firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
         end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None

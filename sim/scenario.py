@@ -58,9 +58,8 @@ class Scenario:
     # (dso/intraday.py) and MILP homes re-plan the rest of their day
     intraday_prices: bool = True
     intraday_share: int = 3  # one in this many affected homes re-plans at each re-posting
-    # MILP homes plan once more at the exchange's indicative local prices (market/indicative.py).
-    # Off by default: without volumes the homes herd into the same slots (benchmarks/welfare.py,
-    # benchmarks/congestion.py measure both ways)
+    # MILP homes plan once more with the exchange's local offers (market/indicative.py); off by
+    # default until measured on every preset (benchmarks/welfare.py reports both ways)
     indicative_prices: bool = False
     dso_escrow_ueur: int = 1_000_000_000  # the DSO's escrow for those corrections
 
