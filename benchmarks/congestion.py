@@ -39,12 +39,14 @@ def annuity(capex: float, years: int, rate: float) -> float:
     return capex * rate / (1 - (1 + rate) ** -years)
 
 
-def main() -> None:
-    profiles = simbench_profiles()
+MODES = (("baseline", 0, False), ("with_prices", 8, False), ("with_flex", 3, True))
+
+
+def measure(transformer_kva: float, profiles) -> dict:
+    """The street on ``transformer_kva`` without the DSO, with prices and with flexibility."""
     out = {}
-    for name, rounds, flex in (("baseline", 0, False), ("with_prices", 8, False),
-                               ("with_flex", 3, True)):
-        sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=250.0)
+    for name, rounds, flex in MODES:
+        sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=transformer_kva)
         sc.validation_rounds = rounds
         sc.dso_buys_flexibility = flex
         sc.dso_operates = name != "baseline"
@@ -76,28 +78,14 @@ def main() -> None:
             else [],
             "wall_s": round(time.perf_counter() - t0, 1),
         }
+    return out
+
+
+def main() -> None:
+    profiles = simbench_profiles()
+    out = measure(250.0, profiles)
     # the same street on the preset's own 160 kVA: overloaded day ahead, not just in operation
-    heavy = {}
-    for name, rounds, flex in (("baseline", 0, False), ("with_prices", 8, False),
-                               ("with_flex", 3, True)):
-        sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=160.0)
-        sc.validation_rounds = rounds
-        sc.dso_buys_flexibility = flex
-        sc.dso_operates = name != "baseline"
-        result = run_simulation(sc, profiles)
-        s = summarise(result, audit_replay=False)
-        heavy[name] = {
-            "overloaded_slots": s["transformer"]["overloaded_slots"],
-            "prognosed_overloaded_slots": s["transformer"]["prognosed_overloaded_slots"],
-            "flex_bought_kwh": round(s["market"]["flex_bought_kwh"], 1),
-            "flex_paid_by_dso_eur_per_day": round(s["market"]["flex_paid_by_dso_eur"] / DAYS, 2),
-            "operate_activated_kwh": round(s["market"]["operate_activated_kwh"], 1),
-            "dso_cost_eur_per_day": round(s["market"]["dso_cost_eur"] / DAYS, 2),
-            "fees_to_dso_eur": round(s["market"]["congestion_fees_eur"], 2),
-            "homes_worse_off": s["bills"]["homes_worse_off"],
-            "overloaded_per_round": result.validation_rounds[0] if result.validation_rounds
-            else [],
-        }
+    heavy = measure(160.0, profiles)
     out["transformer_160_kva"] = heavy
     yearly = annuity(CAPEX_EUR, LIFE_YEARS, RATE)
     print(json.dumps({

@@ -49,7 +49,7 @@ class Activation:
     @property
     def activated(self) -> list[str]:
         """Homes whose net the activation changed."""
-        return sorted(set(self.deferred_wh) | set(self.curtailed_wh))
+        return sorted(self.correction_wh)
 
 
 class OperatePhase:
@@ -70,6 +70,11 @@ class OperatePhase:
         self.limit = limit_wh
         self.deferred_wh: dict[str, int] = {}
         self.curtailed_wh: dict[str, int] = {}
+
+    @property
+    def activated(self) -> list[str]:
+        """Homes whose net the activation changed so far."""
+        return sorted(set(self.deferred_wh) | set(self.curtailed_wh))
 
     def shift_wh(self, home: str, k: int) -> int:
         """EV energy deferred into slot ``k`` of ``home`` by earlier activations."""
@@ -143,7 +148,6 @@ def operate(net_wh: Mapping[str, np.ndarray], ev_wh: Mapping[str, np.ndarray],
         change = phase.step(k, now, {h: int(v[k]) for h, v in pv_used_wh.items()})
         for h in net:
             net[h][k] = now[h] + change.get(h, 0)
-    out = Activation(net, phase.ev, dict(phase.deferred_wh), dict(phase.curtailed_wh))
-    out.correction_wh = {h: net[h] - np.asarray(net_wh[h], dtype=np.int64)
-                         for h in out.activated}
-    return out
+    return Activation(net, phase.ev, dict(phase.deferred_wh), dict(phase.curtailed_wh),
+                      {h: net[h] - np.asarray(net_wh[h], dtype=np.int64)
+                       for h in phase.activated})

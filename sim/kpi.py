@@ -156,6 +156,7 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
         }
     savings = np.array([b["saving_eur"] for b in bills.values()])
     efficiency = slot_efficiency(result)
+    corrections = sum(sum(d.settlement.correction_ueur.values()) for d in result.days)
     gross = np.array([b["saving_before_congestion_fees_eur"] for b in bills.values()])
     inv = check_invariants(result, audit_replay)
     return {
@@ -198,10 +199,8 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "operate_activated_homes": len({h for d in result.days for h in d.activated_wh}),
             "operate_activated_kwh": sum(w for d in result.days for w in d.activated_wh.values())
             / 1000,
-            "operate_corrections_paid_by_dso_eur": sum(
-                sum(d.settlement.correction_ueur.values()) for d in result.days) / UEUR_PER_EUR,
-            "dso_cost_eur": (sum(flex_income.values()) + sum(
-                sum(d.settlement.correction_ueur.values()) for d in result.days)) / UEUR_PER_EUR,
+            "operate_corrections_paid_by_dso_eur": corrections / UEUR_PER_EUR,
+            "dso_cost_eur": (sum(flex_income.values()) + corrections) / UEUR_PER_EUR,
             "journal_hash": result.exchange.journal.head,
             "slot_efficiency_mean": float(efficiency.mean()) if len(efficiency) else None,
             "slot_efficiency_min": float(efficiency.min()) if len(efficiency) else None,

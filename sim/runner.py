@@ -429,13 +429,13 @@ class Simulation:
                             ev_carry_price=carry_price,
                             ev_carry_max_wh=(self.carry_cap if carry_cap is None
                                              else carry_cap).get(h.home_id))
+        local_import, local_export = self.indicative.get(first, (None, None))
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
                        peak_price_per_kw=tariff.capacity_per_kw_day,
                        outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
                        import_limit_wh=import_limit, export_limit_wh=export_limit,
                        limit_penalty=limit_penalty, keep=keep, keep_until=keep_until,
-                       local_import=self.indicative.get(first, (None, None))[0],
-                       local_export=self.indicative.get(first, (None, None))[1])
+                       local_import=local_import, local_export=local_export)
         net = np.rint(mp.net_wh).astype(np.int64)
         firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
         end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
@@ -480,20 +480,19 @@ class Simulation:
         ev_homes = [hid for hid in ids if hid in day["milp"] and self.homes_by_id[hid].ev]
         phase = None
         if sc.dso_operates:  # operate: the DSO activates flexibility slot by slot
+            evs = {hid: self.homes_by_id[hid].ev for hid in ev_homes}
             phase = OperatePhase(
                 {hid: np.rint(day["milp"][hid].ev_wh).astype(np.int64) for hid in ev_homes},
-                {hid: ChargingWindow(self.homes_by_id[hid].ev.arrival,
-                                     self.homes_by_id[hid].ev.departure,
-                                     self.homes_by_id[hid].ev.charger_w // 4,
-                                     self.homes_by_id[hid].ev.stays_until)
-                 for hid in ev_homes}, day["prognosis"], sc.grid.transformer_limit_wh)
+                {hid: ChargingWindow(ev.arrival, ev.departure, ev.charger_w // 4,
+                                     ev.stays_until) for hid, ev in evs.items()},
+                day["prognosis"], sc.grid.transformer_limit_wh)
         day["delivery"] = {
             "net": zeros(), "unactivated": zeros(), "consumption": zeros(),
             "own": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in day["own"]},
             "pv_used": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in ids
                         if hid in day["milp"] or self.homes_by_id[hid].pv_kwp > 0},
             "ev": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in ev_homes},
-            "phase": phase, "readings": [],
+            "phase": phase,
         }
         return day["delivery"]
 
@@ -537,7 +536,9 @@ class Simulation:
             hid = h.home_id
             net, cons, used, ev = self._home_slot(index, hid, k)
             if hid in day["own"]:  # the no-market counterfactual, for bills
-                dv["own"][hid][k] = self._home_slot(index, hid, k, own=True)[0]
+                same = (day["own"][hid] is day["milp"][hid]
+                        and hid not in day["export_caps"])
+                dv["own"][hid][k] = net if same else self._home_slot(index, hid, k, own=True)[0]
             dv["unactivated"][hid][k] = net
             if phase is not None:  # EV charging deferred into this slot earlier
                 shift = phase.shift_wh(hid, k)
@@ -645,8 +646,7 @@ class Simulation:
                     self.indoor[h.home_id] = float(mp.indoor_c[-1])
             self.history[h.home_id] = [*self.history[h.home_id][1:], day["actual"][h.home_id]]
         phase = dv["phase"]
-        activated = [] if phase is None else sorted(set(phase.deferred_wh)
-                                                     | set(phase.curtailed_wh))
+        activated = [] if phase is None else phase.activated
         unactivated = {hid: dv["unactivated"][hid] for hid in activated}
         corrections = {hid: actual_net[hid] - unactivated[hid] for hid in activated}
         flow = sc.grid.transformer_flow_wh(actual_net)
