@@ -87,7 +87,7 @@ class IntradayPricer:
             ratio = abs(flow) / self.limit_wh
             congested = "import" if flow > 0 else "export"
             for direction in ("import", "export"):
-                rule = self.pricer.rule.price(ratio) if (
+                rule = self.pricer.rule.price(ratio, direction) if (
                     direction == congested and ratio > 1) else 0
                 rule = -(-rule // self.step) * self.step
                 want = max(rule, self.day_ahead.get((slot, direction), 0))

@@ -17,14 +17,22 @@ from protocol.signing import KeyPair, Signed
 
 @dataclass(frozen=True)
 class PricingRule:
-    """Base price at the rating, slope per unit of relative overload, cap (all µ€/kWh)."""
+    """Base price at the rating, slope per unit of relative overload, cap (all µ€/kWh).
+
+    ``export_cap``: the most an export price may be — what the DSO's own last resort costs it,
+    curtailing PV in the operate phase and paying the supplier the feed-in price for it. Above
+    it, exporting would cost a home more than the DSO's curtailing it does.
+    """
 
     base: int = 20_000
     slope: int = 100_000
     cap: int = 500_000
+    export_cap: int | None = None
 
-    def price(self, overload_ratio: float) -> int:
-        return int(min(self.cap, self.base + self.slope * max(0.0, overload_ratio - 1.0)))
+    def price(self, overload_ratio: float, direction: str = "import") -> int:
+        cap = self.cap if direction == "import" or self.export_cap is None else min(
+            self.cap, self.export_cap)
+        return int(min(cap, self.base + self.slope * max(0.0, overload_ratio - 1.0)))
 
 
 @dataclass
@@ -63,13 +71,14 @@ class CongestionPricer:
             if ratio <= 1.0:
                 continue
             self.nonce += 1
+            direction = "import" if flow > 0 else "export"
             msg = CongestionPrice(
                 sender=self.dso_id,
                 nonce=self.nonce,
                 point=self.point,
                 slot=first_slot + i,
-                direction="import" if flow > 0 else "export",
-                price=self.rule.price(ratio),
+                direction=direction,
+                price=self.rule.price(ratio, direction),
                 version=self.version,
             )
             out.append(self.key.sign(msg))

@@ -33,8 +33,11 @@ class ValidationResult:
 
 def validate(first_prognosis_wh: np.ndarray, limit_wh: int,
              replan: Callable[[np.ndarray, np.ndarray], np.ndarray], max_rounds: int = 8,
-             step: int = 100_000, floor: int = 20_000, cap: int = 2_000_000) -> ValidationResult:
-    """Run the loop; see the module docstring."""
+             step: int = 100_000, floor: int = 20_000, cap: int = 2_000_000,
+             export_cap: int | None = None) -> ValidationResult:
+    """Run the loop; see the module docstring. ``export_cap``: the most an export price may
+    be (µ€/kWh), the cost of the DSO's curtailing in the operate phase instead (see
+    ``dso.pricing.PricingRule``)."""
     prognosis = np.asarray(first_prognosis_wh, float)
     imp = np.zeros(len(prognosis), np.int64)
     exp = np.zeros(len(prognosis), np.int64)
@@ -44,7 +47,8 @@ def validate(first_prognosis_wh: np.ndarray, limit_wh: int,
         over = np.abs(prognosis) / limit_wh - 1
         raise_by = np.where(over > 0, (step * over + floor).astype(np.int64), 0)
         imp = np.minimum(imp + np.where(prognosis > 0, raise_by, 0), cap)
-        exp = np.minimum(exp + np.where(prognosis < 0, raise_by, 0), cap)
+        exp = np.minimum(exp + np.where(prognosis < 0, raise_by, 0),
+                         cap if export_cap is None else min(cap, export_cap))
         prognosis = np.asarray(replan(imp, exp), float)
         rounds += 1
         history.append(int((np.abs(prognosis) > limit_wh).sum()))

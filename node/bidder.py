@@ -2,8 +2,10 @@
 
 Strategy (truthful at the gate): at the opening of a day the agent quotes its planned position at
 the midpoint between the supplier's feed-in and retail prices, where neighbours' opposite quotes
-meet it; just before the gate it cancels what is left and sends the remainder at its true
-reservation price, the supplier's quote including posted congestion fees, which always fills.
+meet it; just before the gate it re-quotes what is left of its (possibly re-planned) position at
+the midpoint, and once every agent has, it cancels what is still open and sends the remainder at
+its true reservation price, the supplier's quote including posted congestion fees, which always
+fills.
 It only uses its own plan and public market data (tariff, posted fees).
 """
 
@@ -27,7 +29,7 @@ class Bidder:
     tariff: Tariff
     nonce: int = 0
     upstream: str = "upstream"
-    open_orders: dict[int, list] = field(default_factory=dict)  # slot → [order id, open Wh]
+    open_orders: dict[int, list] = field(default_factory=dict)  # slot → [id, open Wh, side]
     filled_wh: dict[int, int] = field(default_factory=dict)  # slot → signed net bought (Wh)
 
     def _next_nonce(self) -> int:
@@ -46,6 +48,25 @@ class Bidder:
             out.append(self._order(slot, side, abs(int(net)), mid, tag="o"))
         return out
 
+    def requote(self, slot: int, planned_net_wh: int) -> list[Signed]:
+        """Just before the gate: the position may have changed since the opening (re-plans),
+        so cancel the open quote and quote what is left at the midpoint again, where the
+        neighbours' remainders meet it before anyone turns to the supplier."""
+        out: list[Signed] = []
+        remaining = planned_net_wh - self.filled_wh.get(slot, 0)
+        order_id, open_wh, side = self.open_orders.get(slot, ("", 0, "buy"))
+        if open_wh > 0 and open_wh * (1 if side == "buy" else -1) == remaining:
+            return out  # the quote stands as it is
+        self.open_orders.pop(slot, None)
+        if open_wh > 0:
+            out.append(self.key.sign(Cancel(sender=self.home_id, nonce=self._next_nonce(),
+                                            order_id=order_id)))
+        if remaining:
+            mid = (self.tariff.retail(slot) + self.tariff.feed_in_price(slot)) // 2
+            out.append(self._order(slot, "buy" if remaining > 0 else "sell", abs(remaining),
+                                   mid, tag="o"))
+        return out
+
     def gate_orders(self, slot: int, planned_net_wh: int,
                     fee: Callable[[str, str, int], int]) -> list[Signed]:
         """Cancel the slot's open order and send the unfilled remainder at the reservation price.
@@ -53,7 +74,7 @@ class Bidder:
         ``fee(from_zone, to_zone, slot)`` is the public congestion fee of the exchange.
         """
         out: list[Signed] = []
-        order_id, open_wh = self.open_orders.pop(slot, ("", 0))
+        order_id, open_wh, _ = self.open_orders.pop(slot, ("", 0, ""))
         if open_wh > 0:
             out.append(self.key.sign(Cancel(sender=self.home_id, nonce=self._next_nonce(),
                                             order_id=order_id)))
@@ -79,5 +100,5 @@ class Bidder:
         order = Order(sender=self.home_id, nonce=self._next_nonce(), order_id=order_id,
                       slot=slot, zone=self.zone, side=side, quantity_wh=qty, price=price)
         if tag == "o":
-            self.open_orders[slot] = [order_id, qty]
+            self.open_orders[slot] = [order_id, qty, side]
         return self.key.sign(order)

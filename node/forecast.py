@@ -31,3 +31,30 @@ def same_slot_spread(history_wh: np.ndarray, days: int = 7) -> np.ndarray:
 def mean_absolute_error(forecast: np.ndarray, actual: np.ndarray) -> float:
     """MAE in Wh per slot."""
     return float(np.mean(np.abs(np.asarray(forecast) - np.asarray(actual))))
+
+
+def intraday_update(forecast_wh: np.ndarray, actual_wh: np.ndarray, now: int,
+                    scale: bool = False, window: int = 4, decay: float = 0.85) -> np.ndarray:
+    """The day's forecast revised at slot ``now`` from the slots metered so far (Wh).
+
+    Slots before ``now`` become what was metered; each later slot carries the error of the last
+    ``window`` slots forward, fading by ``decay`` per slot ahead (errors persist for hours, not
+    days). ``scale``: the error as a ratio (PV: a cloudier day than forecast scales the whole
+    curve, and no error is carried into the night); otherwise added in Wh (load), never below 0.
+    """
+    fc = np.asarray(forecast_wh, float)
+    out = fc.copy()
+    out[:now] = np.asarray(actual_wh, float)[:now]
+    recent = slice(max(now - window, 0), now)
+    if now <= 0 or now >= len(fc):
+        return np.rint(out).astype(np.int64)
+    fade = decay ** np.arange(1, len(fc) - now + 1)
+    if scale:
+        expected = fc[recent].sum()
+        if expected > 0:
+            ratio = float(np.clip(out[recent].sum() / expected, 0.0, 2.0))
+            out[now:] = fc[now:] * (1 + (ratio - 1) * fade)
+    else:
+        error = float((out[recent] - fc[recent]).mean())
+        out[now:] = np.maximum(fc[now:] + error * fade, 0.0)
+    return np.rint(out).astype(np.int64)

@@ -14,12 +14,18 @@ from sim.runner import RunResult
 from wallet.view import WalletView
 
 
-def no_market_bill_ueur(result: RunResult, home_id: str) -> int:
-    """What the home pays with only its supply contract: imports at retail, exports at feed-in,
-    and the capacity charge on its daily peaks — on the net its own optimisation at that contract
-    gives (a MILP home's first plan of the day, run against the same load and PV; a rule-planned
-    home's self-consumption), without the DSO's operate-phase activation."""
+def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True) -> int:
+    """What the home pays with only its supply contract and the DSO's network tariff: imports at
+    retail plus the posted import price, exports at feed-in less the posted export price, and
+    the capacity charge on its daily peaks — on the net its own optimisation at those prices
+    gives (a MILP home's plan without local offers or flexibility sold, run against the same
+    load and PV; a rule-planned home's self-consumption), without the DSO's operate-phase
+    activation. ``with_fees=False``: at the supplier's prices alone (the street's cost, for
+    welfare: fees are a transfer to the DSO)."""
     tariff = result.scenario.tariff
+    exchange = result.exchange.exchange
+    zone = result.participants.zones[home_id]
+    upstream = exchange.config.topology.upstream
     total = 0
     for day in result.days:
         net_day = day.own_net_wh.get(home_id)
@@ -29,9 +35,11 @@ def no_market_bill_ueur(result: RunResult, home_id: str) -> int:
         for i, net in enumerate(net_day):
             slot = day.first_slot + i
             if net > 0:
-                total += value_ueur(int(net), tariff.retail(slot))
-            else:
-                total -= value_ueur(int(-net), tariff.feed_in_price(slot))
+                fee = exchange.fee(upstream, zone, slot) if with_fees else 0
+                total += value_ueur(int(net), tariff.retail(slot) + fee)
+            elif net < 0:
+                fee = exchange.fee(zone, upstream, slot) if with_fees else 0
+                total -= value_ueur(int(-net), tariff.feed_in_price(slot) - fee)
     return total
 
 
@@ -151,13 +159,11 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "saving_eur": (base - market) / UEUR_PER_EUR,
             "congestion_fees_eur": congestion / UEUR_PER_EUR,
             "flex_income_eur": flex_income.get(h, 0) / UEUR_PER_EUR,
-            "saving_before_congestion_fees_eur": (base - market + congestion) / UEUR_PER_EUR,
             "closing_balance_eur": closing / UEUR_PER_EUR,
         }
     savings = np.array([b["saving_eur"] for b in bills.values()])
     efficiency = slot_efficiency(result)
     corrections = sum(sum(d.settlement.correction_ueur.values()) for d in result.days)
-    gross = np.array([b["saving_before_congestion_fees_eur"] for b in bills.values()])
     inv = check_invariants(result, audit_replay)
     return {
         "scenario": {
@@ -218,7 +224,8 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "saving_max_eur": float(savings.max()),
             "homes_better_off": int((savings > 0).sum()),
             "homes_worse_off": int((savings < 0).sum()),
-            "homes_worse_off_before_congestion_fees": int((gross < 0).sum()),
+            "homes_paying_congestion_fees": sum(1 for b in bills.values()
+                                                if b["congestion_fees_eur"] > 0),
             "congestion_fees_borne_by_homes_eur": float(sum(
                 b["congestion_fees_eur"] for b in bills.values())),
             "per_home": bills,

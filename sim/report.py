@@ -78,7 +78,8 @@ def plot_transformer(result: RunResult, path: Path) -> None:
 
 
 def plot_bills(summary: dict, path: Path) -> None:
-    """Each home's bill with the market against its bill with the supply contract alone."""
+    """Each home's bill with the market against its bill with the supply contract and the
+    DSO's tariff alone."""
     per_home = summary["bills"]["per_home"]
     base = np.array([b["no_market_bill_eur"] for b in per_home.values()])
     market = np.array([b["bill_eur"] for b in per_home.values()])
@@ -148,9 +149,9 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
         ("saving per home: min / mean / max",
          f"{b['saving_min_eur']:.2f} / {b['saving_mean_eur']:.2f} / {b['saving_max_eur']:.2f} €"),
         ("homes better / worse off", f"{b['homes_better_off']} / {b['homes_worse_off']}"),
-        ("worse off before congestion fees",
-         f"{b['homes_worse_off_before_congestion_fees']} "
-         f"(homes bore {b['congestion_fees_borne_by_homes_eur']:,.2f} € of fees)"),
+        ("homes paying congestion fees (in both bills)",
+         f"{b['homes_paying_congestion_fees']} "
+         f"(bore {b['congestion_fees_borne_by_homes_eur']:,.2f} € with the market)"),
         ("settlement gas (per entry)", f"{s['gas_total']:,} ({s['gas_per_entry']:,.0f})"),
         ("readings accepted / rejected", f"{s['readings_accepted']:,} / {s['readings_rejected']}"),
     ]

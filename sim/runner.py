@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ import numpy as np
 from dso.flex import FlexPurchase, procure
 from dso.intraday import IntradayPricer
 from dso.operate import ChargingWindow, OperatePhase
-from dso.pricing import CongestionPricer
+from dso.pricing import CongestionPricer, PricingRule
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
 from market.config import MarketConfig
@@ -39,7 +39,13 @@ from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
 from meter_oracle.simulated import SimulatedMeter
 from node.bidder import Bidder
-from node.forecast import mean_absolute_error, same_slot_mean, same_slot_spread
+from node.control import feasible_schedule, track_plan
+from node.forecast import (
+    intraday_update,
+    mean_absolute_error,
+    same_slot_mean,
+    same_slot_spread,
+)
 from node.home import self_consumption
 from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur, plan_home
 from node.planner import Plan, plan_day
@@ -56,6 +62,11 @@ Progress = Callable[[str, int, int], None]
 #: Test hook: sees a day's signed readings before verification and returns what is delivered.
 ReadingTap = Callable[[int, list[SignedReading]], list[SignedReading]]
 HISTORY_DAYS = 7
+#: a planned battery may fall this share of its capacity below its planned SoC absorbing
+#: forecast error (node.control.track_plan). 0: it spends only what it holds above the plan.
+#: Measured on 2030-green-high, 160 kVA, flexibility mode, day 2: 10 % leaves 19 overloaded
+#: morning slots (batteries drained the evening before), 0 leaves 6
+SOC_TOLERANCE = 0.0
 
 
 @dataclass
@@ -85,12 +96,17 @@ class DayRecord:
     # energy-transfer correction) and the energy it deferred or curtailed (Wh)
     correction_wh: dict[str, np.ndarray] = field(default_factory=dict)
     activated_wh: dict[str, int] = field(default_factory=dict)
-    # MILP homes: the net their own optimisation at the supply contract (no market prices, no
-    # fees) would have given against the same load and PV — the no-market baseline
+    # MILP homes: the net their own optimisation at the supply contract and the DSO's posted
+    # prices (no market: no local offers, no flexibility sold) would have given against the
+    # same load and PV — the no-market baseline
     own_net_wh: dict[str, np.ndarray] = field(default_factory=dict)
     # operate-phase prices re-posted from the readings, and the home plans they re-made
     intraday_prices: list = field(default_factory=list)
     intraday_replans: int = 0
+    # MILP homes' batteries as the controller ran them (Wh per slot, + = charging) and their
+    # real state of charge at the day's start (Wh)
+    battery_wh: dict[str, np.ndarray] = field(default_factory=dict)
+    soc_start_wh: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,7 +147,11 @@ class Simulation:
             self.chain.client, {h.home_id: self.addresses[h.home_id] for h in scenario.homes}
         )
         self.rng = np.random.default_rng(scenario.seed + 1)
-        self.pricer = CongestionPricer(DSO, self.parts.message_keys[DSO])
+        # with the operate phase as its backstop, the DSO never prices export above what
+        # curtailing costs it there: the feed-in price it pays for each curtailed kWh
+        self.export_cap = scenario.tariff.feed_in if scenario.dso_operates else None
+        self.pricer = CongestionPricer(DSO, self.parts.message_keys[DSO],
+                                       rule=PricingRule(export_cap=self.export_cap))
         self.operator_nonce = 0
         self.bidders = {
             h.home_id: Bidder(h.home_id, h.zone, self.parts.message_keys[h.home_id],
@@ -144,6 +164,7 @@ class Simulation:
                         for h in scenario.homes}
         self.soc = {h.home_id: (h.battery.capacity_wh * h.battery.initial_soc if h.battery else 0.0)
                     for h in scenario.homes}
+        self.own_soc = dict(self.soc)  # the batteries of the no-market counterfactual
         self.ev_owed = {h.home_id: 0 for h in scenario.homes}  # EV energy left to the morning
         self.carry_cap: dict[str, float] = {}  # the DSO's allotment of tomorrow morning's room
         # Each gateway has logged its own load and PV for the week before the run.
@@ -232,6 +253,8 @@ class Simulation:
             owed = (self.ev_owed[h.home_id] if h.home_id not in previous_milp
                     else round(previous_milp[h.home_id].ev_carry_wh))
             soc = self.soc[h.home_id] if before is None else before.end_soc_wh
+            if h.home_id in previous_milp and h.battery is not None:
+                soc = self._expected_end_soc(index - 1, h.home_id)
             indoor = self.indoor.get(h.home_id) if before is None else before.end_indoor_c
             past_load = np.stack([d[0] for d in self.history[h.home_id]])
             past_pv = np.stack([d[1] for d in self.history[h.home_id]])
@@ -258,6 +281,7 @@ class Simulation:
                 plans[hid], milp_plans[hid] = self._milp_plan(
                     self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
             prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
+        fees = (np.zeros(SLOTS_PER_DAY, np.int64), np.zeros(SLOTS_PER_DAY, np.int64))
         if milp_plans:  # USEF validate: the DSO prices, flexible homes re-plan, until it fits
             limit = sc.grid.transformer_limit_wh
 
@@ -289,10 +313,21 @@ class Simulation:
                 postings = []  # the DSO pays for flexibility instead of charging fees
                 self.result.validation_rounds.append(flex.overloaded_per_round)
             else:
-                validation = validate(prognosis, limit, replan, max_rounds=sc.validation_rounds)
+                validation = validate(prognosis, limit, replan, max_rounds=sc.validation_rounds,
+                                      export_cap=self.export_cap)
+                # Without the market the DSO's prices are still its tariff: each home's own
+                # optimisation answers them. Planned at contract + fees, the market's plans are
+                # that optimisation (the CDA only nets their positions), and so stay through
+                # intraday re-plans; planned with local offers, it is one more plan without them.
+                own = milp_plans if not sc.indicative_prices else {
+                    hid: self._milp_plan(self.homes_by_id[hid], first, *forecasts[hid], day,
+                                         *starts[hid], import_fee=validation.import_price,
+                                         export_fee=validation.export_price, local=False)[1]
+                    for hid in sorted(milp_plans)}
                 prognosis = validation.prognosis_wh
                 postings = self.pricer.post_prices(first, validation.import_price,
                                                    validation.export_price)
+                fees = (validation.import_price, validation.export_price)
                 self.result.validation_rounds.append(validation.overloaded_per_round)
             flex_orders = allotted + flex.orders if sc.dso_buys_flexibility else []
         else:  # no home plans with the MILP: prices, or (buying flexibility) the operate phase
@@ -321,11 +356,23 @@ class Simulation:
             "intraday": intraday, "intraday_postings": [], "replans": 0, "day": day,
             "forecasts": forecasts, "starts": starts, "carry_cap": dict(self.carry_cap),
             "first": first, "plans": plans, "milp": milp_plans, "actual": actual, "own": own,
-            "prognosis": prognosis, "flex_orders": flex_orders, "export_caps": export_caps,
-            "postings": postings, "load_mae": float(np.mean(load_err)),
+            "prognosis": prognosis, "flow": np.asarray(prognosis, float).copy(),
+            "flex_orders": flex_orders, "export_caps": export_caps,
+            "postings": postings, "fees": fees, "load_mae": float(np.mean(load_err)),
             "pv_mae": float(np.mean(pv_err)),
         }
         self.progress("plan", index, sc.days)
+
+    def _expected_end_soc(self, index: int, hid: str) -> float:
+        """Where MILP home ``hid``'s battery will end day ``index``, which is being delivered:
+        its real SoC now, moved as the rest of its plan moves it (Wh)."""
+        day = self.pending[index]
+        mp = day["milp"][hid]
+        done = day["delivery"]["done"] if "delivery" in day else 0
+        if not done:
+            return float(mp.soc_wh[-1])
+        capacity = self.homes_by_id[hid].battery.capacity_wh
+        return float(np.clip(self.soc[hid] + mp.soc_wh[-1] - mp.soc_wh[done - 1], 0, capacity))
 
     def _allot_morning(self, first, day, prognosis, plans, milp_plans, forecasts, starts,
                        allotted: list[FlexPurchase]):
@@ -411,11 +458,12 @@ class Simulation:
                    export_fee: np.ndarray | None = None, import_limit: np.ndarray | None = None,
                    export_limit: np.ndarray | None = None,
                    limit_penalty: np.ndarray | float = 0.0, keep: MilpPlan | None = None,
-                   keep_until: int = 0, carry_cap: dict[str, float] | None = None
-                   ) -> tuple[Plan, MilpPlan]:
+                   keep_until: int = 0, carry_cap: dict[str, float] | None = None,
+                   local: bool = True) -> tuple[Plan, MilpPlan]:
         """A flexible home's day from the MILP planner, at its supply-contract prices plus the
         DSO's posted congestion fees (public data), within the room the DSO allots it if any.
-        ``keep``/``keep_until``: re-planned during the day, the slots before stay as planned."""
+        ``keep``/``keep_until``: re-planned during the day, the slots before stay as planned.
+        ``local``: with the exchange's local offers, if it published any."""
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -429,7 +477,8 @@ class Simulation:
                             ev_carry_price=carry_price,
                             ev_carry_max_wh=(self.carry_cap if carry_cap is None
                                              else carry_cap).get(h.home_id))
-        local_import, local_export = self.indicative.get(first, (None, None))
+        local_import, local_export = (self.indicative.get(first, (None, None)) if local
+                                      else (None, None))
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
                        peak_price_per_kw=tariff.capacity_per_kw_day,
                        outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
@@ -459,10 +508,16 @@ class Simulation:
         self.progress("open", index, self.sc.days)
 
     def _gate(self, index: int, i: int) -> None:
-        """One minute before slot i's gate: every home sends what is left of its position."""
+        """One minute before slot i's gate: every home re-quotes what is left of its position
+        at the midpoint, then every home sends what is still left at its reservation price."""
         day = self.pending[index]
         homes = self.sc.homes
         fee = self.exchange.exchange.fee
+        for j in self.rng.permutation(len(homes)):
+            hid = homes[j].home_id
+            firm = int(day["plans"][hid].firm_wh[i])
+            for env in self.bidders[hid].requote(day["first"] + i, firm):
+                self._send(env, self.clock.now)
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id
             firm = int(day["plans"][hid].firm_wh[i])
@@ -493,7 +548,14 @@ class Simulation:
                         if hid in day["milp"] or self.homes_by_id[hid].pv_kwp > 0},
             "ev": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in ev_homes},
             "phase": phase,
+            # MILP homes' batteries as delivered, and their real SoC at the day's start (Wh)
+            "battery": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in day["milp"]},
+            "own_battery": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in day["own"]},
+            "done": 0,  # slots delivered so far
+            "soc0": {hid: self.soc[hid] for hid in day["milp"]},
         }
+        for hid in day["own"]:  # the no-market counterfactual starts each day where we are
+            self.own_soc[hid] = self.soc[hid]
         return day["delivery"]
 
     def _home_slot(self, index: int, hid: str, k: int, own: bool = False
@@ -517,7 +579,13 @@ class Simulation:
         if mp.pv_used_wh[k] < day["plans"][hid].pv_wh[k] - 0.5:  # planned curtailment
             used = min(pv, int(np.rint(mp.pv_used_wh[k])))
         assets = int(np.rint(mp.ev_wh[k] + mp.heat_pump_wh[k] + mp.appliance_wh[k]))
-        bat = int(np.rint(mp.battery_wh[k]))
+        bat = 0
+        if h.battery is not None:  # the battery holds the planned net against forecast error
+            soc = self.own_soc if own else self.soc
+            floor = mp.soc_wh[k] - SOC_TOLERANCE * h.battery.capacity_wh
+            bat, soc[hid] = track_plan(int(np.rint(mp.net_wh[k])), load + assets - used,
+                                       h.battery, soc[hid], floor, float(mp.battery_wh[k]))
+            day["delivery"]["own_battery" if own else "battery"][hid][k] = bat
         cap = None if own else day["export_caps"].get(hid)
         if cap is not None:  # a flex order's export cap: curtail what would exceed it
             beyond = max(-(load + assets + bat - used) - cap[k], 0)
@@ -536,9 +604,7 @@ class Simulation:
             hid = h.home_id
             net, cons, used, ev = self._home_slot(index, hid, k)
             if hid in day["own"]:  # the no-market counterfactual, for bills
-                same = (day["own"][hid] is day["milp"][hid]
-                        and hid not in day["export_caps"])
-                dv["own"][hid][k] = net if same else self._home_slot(index, hid, k, own=True)[0]
+                dv["own"][hid][k] = self._home_slot(index, hid, k, own=True)[0]
             dv["unactivated"][hid][k] = net
             if phase is not None:  # EV charging deferred into this slot earlier
                 shift = phase.shift_wh(hid, k)
@@ -555,6 +621,7 @@ class Simulation:
                 if change < 0:  # EV charging deferred out of this slot
                     dv["consumption"][hid][k] += change
                     dv["ev"][hid][k] += change
+        dv["done"] = k + 1
         readings: list[SignedReading] = []
         for h in sc.homes:
             hid = h.home_id
@@ -578,6 +645,69 @@ class Simulation:
                 day["intraday"].add(env.message)
             self._reprice(index)
         self.priced_readings = len(accepted)
+        if sc.replan_every:
+            self._replan_turn(index, k)
+
+    def _replan_turn(self, index: int, k: int) -> None:
+        """Every ``replan_every`` slots each MILP home (in turn: 1/N of them after each slot)
+        revises its forecast of the rest of the day from its own meter (node.forecast.
+        intraday_update) and re-plans from its real state, at the prices in force. Homes
+        whose schedule the DSO has bought or activated keep it."""
+        sc, day = self.sc, self.pending[index]
+        now = self.clock.now
+        keep_until = slot_of(now + sc.gate_closure_s) + 1 - day["first"]
+        if keep_until >= SLOTS_PER_DAY:
+            return
+        phase = day["delivery"]["phase"]
+        ordered = {o.home for o in day["flex_orders"]}
+        fees = day["fees"] if day["intraday"] is None else (
+            day["intraday"].fees("import"), day["intraday"].fees("export"))
+        for n, hid in enumerate(sorted(day["milp"])):
+            if (k + 1 + n) % sc.replan_every or hid in ordered or (
+                    phase is not None and hid in phase.deferred_wh):
+                continue
+            load_fc, pv_fc, spread = day["forecasts"][hid]
+            load, pv = day["actual"][hid]  # what its own meter has seen up to now
+            forecasts = (intraday_update(load_fc, load, k + 1),
+                         intraday_update(pv_fc, pv, k + 1, scale=True), spread)
+            self._replan_home(day, hid, forecasts, keep_until, k + 1, *fees)
+            if day["own"] is not day["milp"] and hid in day["own"]:
+                # the no-market counterfactual revises its plan alike, without local offers
+                self._replan_home(day, hid, forecasts, keep_until, k + 1, *fees, own=True)
+
+    def _replan_home(self, day: dict, hid: str, forecasts: tuple, keep_until: int,
+                     delivered: int, import_fee: np.ndarray | None,
+                     export_fee: np.ndarray | None, own: bool = False) -> bool:
+        """Re-plan MILP home ``hid`` during the day: slots before ``keep_until`` stay as
+        planned (those before ``delivered`` as they really ran). False if no plan is feasible
+        (the old one stands). ``own``: its no-market counterfactual's plan instead."""
+        keep, start = self._as_delivered(day, hid, delivered, own)
+        try:
+            plan, mp = self._milp_plan(
+                self.homes_by_id[hid], day["first"], *forecasts, day["day"], *start,
+                import_fee=import_fee, export_fee=export_fee, keep=keep, keep_until=keep_until,
+                carry_cap=day["carry_cap"], local=not own)
+        except PlanInfeasible:
+            return False
+        if own:
+            day["own"][hid] = mp
+            return True
+        # the DSO validates the updated A-plan: one that would take the street's prognosis
+        # over its target where it was not is refused, and the home keeps its plan
+        change = plan.net_wh - day["plans"][hid].net_wh
+        flow = day["flow"] + change
+        target = self.sc.grid.transformer_limit_wh * (1 - self.sc.flex_margin)
+        if (keep_until < SLOTS_PER_DAY
+                and ((np.abs(flow) > target) & (np.abs(flow) > np.abs(day["flow"])))[
+                    keep_until:].any()):
+            return False
+        day["flow"] = flow
+        day["plans"][hid], day["milp"][hid] = plan, mp
+        day["replans"] += 1
+        phase = day["delivery"]["phase"]
+        if phase is not None:
+            phase.replan(hid, np.rint(mp.ev_wh), keep_until)
+        return True
 
     def _reprice(self, index: int) -> None:
         """Operate-phase prices: the DSO re-posts the later slots' prices from the readings so
@@ -614,19 +744,31 @@ class Simulation:
         rng = np.random.default_rng((sc.seed, index, keep_until))
         movers = sorted(affected[i] for i in rng.permutation(len(affected))[
             : -(-len(affected) // sc.intraday_share)])
+        delivered = slot_of(now) - day["first"]  # slots before this one are metered
         for hid in movers:
-            try:
-                plan, mp = self._milp_plan(
-                    self.homes_by_id[hid], day["first"], *day["forecasts"][hid], day["day"],
-                    *day["starts"][hid], import_fee=import_fee, export_fee=export_fee,
-                    keep=day["milp"][hid], keep_until=keep_until, carry_cap=day["carry_cap"])
-            except PlanInfeasible:
-                continue  # the rest of its plan stands
-            day["plans"][hid], day["milp"][hid] = plan, mp
-            day["replans"] += 1
-            responders.add(hid)
-            if phase is not None:
-                phase.replan(hid, np.rint(mp.ev_wh), keep_until)
+            forecasts = day["forecasts"][hid]
+            current = day["plans"][hid]  # with its latest revised forecast, if any
+            forecasts = (current.load_wh, current.pv_wh, forecasts[2])
+            if self._replan_home(day, hid, forecasts, keep_until, delivered, import_fee,
+                                 export_fee):
+                responders.add(hid)
+
+    def _as_delivered(self, day: dict, hid: str, delivered: int, own: bool = False
+                      ) -> tuple[MilpPlan, tuple]:
+        """A MILP home's plan (``own``: its no-market counterfactual's) and day-start state for
+        a re-plan during the day: its battery as it really ran in the ``delivered`` slots, from
+        its real SoC at the day's start, and as planned after them (clipped to what that SoC
+        allows)."""
+        mp, start = (day["own"] if own else day["milp"])[hid], day["starts"][hid]
+        battery = self.homes_by_id[hid].battery
+        if battery is None:
+            return mp, start
+        dv = day["delivery"]
+        ran = dv["own_battery" if own else "battery"][hid]
+        schedule = np.concatenate([ran[:delivered], mp.battery_wh[delivered:]])
+        soc0 = dv["soc0"][hid]
+        return (replace(mp, battery_wh=feasible_schedule(schedule, battery, soc0)),
+                (soc0, *start[1:]))
 
     def _settle(self, index: int) -> None:
         """The day is delivered: its records, and its settlement batch on the ledger."""
@@ -640,8 +782,6 @@ class Simulation:
             mp = day["milp"].get(h.home_id)
             if mp is not None:
                 self.ev_owed[h.home_id] = round(mp.ev_carry_wh)
-                if h.battery is not None:
-                    self.soc[h.home_id] = float(mp.soc_wh[-1])
                 if h.heat_pump is not None:
                     self.indoor[h.home_id] = float(mp.indoor_c[-1])
             self.history[h.home_id] = [*self.history[h.home_id][1:], day["actual"][h.home_id]]
@@ -693,6 +833,10 @@ class Simulation:
             posted_prices=[e.message for e in day["postings"]], settlement=settlement,
             intraday_prices=[e.message for e in day["intraday_postings"]],
             intraday_replans=day["replans"],
+            battery_wh={hid: v for hid, v in dv["battery"].items()
+                        if self.homes_by_id[hid].battery is not None},
+            soc_start_wh={hid: v for hid, v in dv["soc0"].items()
+                          if self.homes_by_id[hid].battery is not None},
             settle_gas=sum(int(r["gasUsed"]) for r in receipts), load_mae_wh=day["load_mae"],
             pv_mae_wh=day["pv_mae"], flex_orders=day["flex_orders"],
             unactivated_net_wh=unactivated,

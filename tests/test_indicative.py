@@ -40,9 +40,9 @@ def test_a_planner_buys_from_neighbours_only_up_to_what_they_offer():
 
 def test_homes_planning_with_local_offers_trade_more_locally_and_pay_less():
     """16 MILP homes (2030-green-high, 30 kVA, one day): the same street with and without the
-    indicative prices (off by default); the no-market baseline (each home's own optimisation)
-    is the same.
-    Measured: 8.7 vs 5.0 kWh traded locally, bills 41.70 vs 41.95 €, 5 vs 5 homes worse off."""
+    indicative prices; the no-market baseline (each home's own optimisation at its contract and
+    the DSO's posted prices, which differ a little as the plans do) within 3 %.
+    Measured: 11.8 vs 6.9 kWh traded locally, bills 41.71 vs 42.33 €, 5 vs 7 homes worse off."""
     from sim.kpi import summarise
     from sim.profiles import synthetic_profiles
     from sim.runner import run_simulation
@@ -57,7 +57,8 @@ def test_homes_planning_with_local_offers_trade_more_locally_and_pay_less():
         return summary
 
     with_prices, without = run(True), run(False)
-    assert with_prices["bills"]["total_no_market_eur"] == without["bills"]["total_no_market_eur"]
+    assert with_prices["bills"]["total_no_market_eur"] == pytest.approx(
+        without["bills"]["total_no_market_eur"], rel=0.03)
     assert (with_prices["energy"]["traded_locally_kwh"]
             > 1.5 * without["energy"]["traded_locally_kwh"])
     assert with_prices["bills"]["total_eur"] < without["bills"]["total_eur"] - 0.1

@@ -1,0 +1,59 @@
+"""Real-time battery control of a planned home: hold the grid position the plan traded.
+
+The plan (and the market position bought or sold on it) rests on forecasts. In delivery the
+battery absorbs the forecast error: each slot it charges or discharges so that the home's net
+import equals the planned net, within its power and state of charge. What it cannot absorb is the
+home's imbalance, settled at the supplier's prices. Running the planned battery energies
+open-loop instead would charge from the grid when the PV falls short of its forecast and export
+when the load does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from node.home import Battery
+
+
+def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: float,
+               floor_wh: float | None = None, planned_wh: float = 0.0) -> tuple[int, float]:
+    """The battery's grid-side energy this slot (Wh, + = charging) and its new SoC (Wh).
+
+    ``planned_net_wh``: the plan's net import for the slot (Wh, + = import);
+    ``other_wh``: the home's real net without the battery (load + scheduled assets − PV used);
+    ``floor_wh``: the SoC the slot should not end below (the planned SoC less a tolerance):
+    what the plan keeps for later (an evening peak, a congested slot) is not spent on this
+    slot's error. Below it the battery runs no further from the plan than ``planned_wh``, the
+    plan's own energy for the slot: it never charges back from the grid beyond the plan,
+    which would put the catching up into whatever slot comes next, congested or not.
+    """
+    want = planned_net_wh - other_wh
+    eta = battery.one_way_efficiency
+    if floor_wh is not None:
+        floor = min(max(floor_wh, 0.0), float(battery.capacity_wh))
+        least = (floor - soc_wh) / eta if floor > soc_wh else (floor - soc_wh) * eta
+        want = max(want, int(np.ceil(min(least, planned_wh))))
+    if want > 0:
+        e = int(min(want, battery.max_slot_wh, max(battery.capacity_wh - soc_wh, 0.0) / eta))
+        return e, min(soc_wh + e * eta, float(battery.capacity_wh))
+    if want < 0:
+        e = int(min(-want, battery.max_slot_wh, max(soc_wh, 0.0) * eta))
+        return -e, max(soc_wh - e / eta, 0.0)
+    return 0, soc_wh
+
+
+def feasible_schedule(battery_wh: np.ndarray, battery: Battery, soc_wh: float) -> np.ndarray:
+    """``battery_wh`` (grid side, Wh per slot) clipped so that it can run from ``soc_wh``:
+    within the battery's power, never below empty nor above full."""
+    out = np.zeros(len(battery_wh))
+    eta = battery.one_way_efficiency
+    soc = soc_wh
+    for t, e in enumerate(battery_wh):
+        if e > 0:
+            e = min(e, battery.max_slot_wh, max(battery.capacity_wh - soc, 0.0) / eta)
+            soc += e * eta
+        else:
+            e = -min(-e, battery.max_slot_wh, max(soc, 0.0) * eta)
+            soc += e / eta
+        out[t] = e
+    return out
