@@ -746,9 +746,8 @@ class Simulation:
             : -(-len(affected) // sc.intraday_share)])
         delivered = slot_of(now) - day["first"]  # slots before this one are metered
         for hid in movers:
-            forecasts = day["forecasts"][hid]
             current = day["plans"][hid]  # with its latest revised forecast, if any
-            forecasts = (current.load_wh, current.pv_wh, forecasts[2])
+            forecasts = (current.load_wh, current.pv_wh, day["forecasts"][hid][2])
             if self._replan_home(day, hid, forecasts, keep_until, delivered, import_fee,
                                  export_fee):
                 responders.add(hid)

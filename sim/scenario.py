@@ -58,8 +58,9 @@ class Scenario:
     # (dso/intraday.py) and MILP homes re-plan the rest of their day
     intraday_prices: bool = True
     intraday_share: int = 3  # one in this many affected homes re-plans at each re-posting
-    # MILP homes plan once more with the exchange's local offers (market/indicative.py); off by
-    # default until measured on every preset (benchmarks/welfare.py reports both ways)
+    # MILP homes plan once more with the exchange's local offers (market/indicative.py); on in
+    # the default street, off in the presets until measured on each (benchmarks/welfare.py
+    # reports the preset both ways)
     indicative_prices: bool = False
     # MILP homes revise their forecast from their own meter and re-plan from their real
     # state every this many slots, in turn (0: never; the day-ahead plan runs all day)
