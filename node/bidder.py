@@ -52,15 +52,11 @@ class Bidder:
         """Just before the gate: the position may have changed since the opening (re-plans),
         so cancel the open quote and quote what is left at the midpoint again, where the
         neighbours' remainders meet it before anyone turns to the supplier."""
-        out: list[Signed] = []
         remaining = planned_net_wh - self.filled_wh.get(slot, 0)
-        order_id, open_wh, side = self.open_orders.get(slot, ("", 0, "buy"))
+        _, open_wh, side = self.open_orders.get(slot, ("", 0, "buy"))
         if open_wh > 0 and open_wh * (1 if side == "buy" else -1) == remaining:
-            return out  # the quote stands as it is
-        self.open_orders.pop(slot, None)
-        if open_wh > 0:
-            out.append(self.key.sign(Cancel(sender=self.home_id, nonce=self._next_nonce(),
-                                            order_id=order_id)))
+            return []  # the quote stands as it is
+        out = self._cancel_open(slot)
         if remaining:
             mid = (self.tariff.retail(slot) + self.tariff.feed_in_price(slot)) // 2
             out.append(self._order(slot, "buy" if remaining > 0 else "sell", abs(remaining),
@@ -73,11 +69,7 @@ class Bidder:
 
         ``fee(from_zone, to_zone, slot)`` is the public congestion fee of the exchange.
         """
-        out: list[Signed] = []
-        order_id, open_wh, _ = self.open_orders.pop(slot, ("", 0, ""))
-        if open_wh > 0:
-            out.append(self.key.sign(Cancel(sender=self.home_id, nonce=self._next_nonce(),
-                                            order_id=order_id)))
+        out = self._cancel_open(slot)
         remaining = planned_net_wh - self.filled_wh.get(slot, 0)
         if remaining > 0:
             price = self.tariff.retail(slot) + fee(self.upstream, self.zone, slot)
@@ -86,6 +78,14 @@ class Bidder:
             price = self.tariff.feed_in_price(slot) - fee(self.zone, self.upstream, slot)
             out.append(self._order(slot, "sell", -remaining, price, tag="g"))
         return out
+
+    def _cancel_open(self, slot: int) -> list[Signed]:
+        """The cancel of the slot's open quote, if any is still open (forgotten either way)."""
+        order_id, open_wh, _ = self.open_orders.pop(slot, ("", 0, ""))
+        if open_wh <= 0:
+            return []
+        return [self.key.sign(Cancel(sender=self.home_id, nonce=self._next_nonce(),
+                                     order_id=order_id))]
 
     def on_fill(self, order_id: str, slot: int, side: str, quantity_wh: int) -> None:
         """Record a fill of one of this agent's orders."""
