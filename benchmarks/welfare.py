@@ -6,8 +6,9 @@ greedy self-consumption of the first version) and a preset: the street's cost at
 prices
   * with no market: each home optimises alone against its supply contract and the DSO's posted
     prices, its battery run by the same controller (the no-market bills, valued here without
-    the fees, which are a transfer to the DSO);
-  * with the market: the bills of the simulated day, minus the fees the DSO collects (a transfer),
+    the network's charges: congestion fees and capacity charges are transfers to the DSO);
+  * with the market: the bills of the simulated day, minus what the DSO collects (congestion
+    fees and capacity charges: transfers),
     plus what the DSO paid the supplier for its operate-phase corrections (energy curtailed);
   * centralised: one LP over all homes with the same transformer limit (`plan_community`), on the
     same day's actual load and PV (perfect foresight: the market has forecasts).

@@ -10,9 +10,11 @@ with the supplier under the home's supply contract:
 * ``d < 0`` (took less): the part that undoes a purchase not taken, ``min(−d, max(c, 0))``, is
   sold back at the imbalance-long price (feed-in − discount); the rest is ordinary feed-in.
 * Community pool: in each slot the ordinary parts of different homes' deviations (extra imports
-  and extra exports) first meet each other — they do inside the LV grid — pro rata at the mid
-  price between retail and feed-in; only the unmatched rest is supplied or bought by the
-  supplier and crosses the transformer.
+  and extra exports) first meet each other — they do inside the LV grid — pro rata at the
+  slot's local price (``pool_price``: the exchange's published one, at which the slot's trades
+  were quoted; by default the mid price between retail and feed-in); only the unmatched rest is
+  supplied or bought by the supplier and crosses the transformer. Agents leave what no neighbour
+  took at the gate to this (``node.bidder``), so the supplier sees only the street's net.
 
 Energy topped up from or fed back to the supplier crosses the transformer, so it pays the DSO's
 congestion fee for that direction exactly like a trade would. Fees go to the DSO. A home with no
@@ -59,6 +61,8 @@ class HomeStatement:
     congestion_borne_ueur: int = 0  # congestion fees this participant bore (incl. via trade price)
     capacity_ueur: int = 0  # capacity charge on its daily import peaks
     pooled_wh: int = 0  # untraded energy settled with neighbours through the community pool
+    supplied_wh: int = 0  # deviation energy the supplier supplied (after the pool)
+    fed_back_wh: int = 0  # deviation energy fed back to the supplier (after the pool)
     metered_import_wh: int = 0
     metered_export_wh: int = 0
     corrected_wh: int = 0  # Σ |energy-transfer correction| (DSO activation) in its settlement
@@ -92,6 +96,7 @@ def build_batch(
     corrections: Mapping[str, np.ndarray] | None = None,
     transfer_price: Callable[[int], int] | None = None,
     dso: str | None = None,
+    pool_price: Callable[[int], int] | None = None,
 ) -> SettlementResult:
     """The settlement batch of slots ``first_slot..last_slot`` (inclusive).
 
@@ -99,8 +104,9 @@ def build_batch(
     the supplier and the participant ("import" = supplied to it, "export" = fed back).
     ``corrections``: per home, the DSO activation's change to its metered net (Wh per slot of the
     period); ``transfer_price(slot)`` (µ€/kWh, default the feed-in price, the supplier's
-    wholesale proxy) values it, paid by ``dso`` (required with corrections). See the module
-    docstring.
+    wholesale proxy) values it, paid by ``dso`` (required with corrections).
+    ``pool_price(slot)``: the community pool's price (µ€/kWh; default the mid price). See the
+    module docstring.
     """
     if corrections and dso is None:
         raise ValueError("energy-transfer corrections need the DSO who pays for them")
@@ -183,7 +189,8 @@ def build_batch(
     matched = np.minimum(total_up, total_down)
     pool_up = ord_up * matched // np.maximum(total_up, 1)
     pool_down = ord_down * matched // np.maximum(total_down, 1)
-    mid = (retail + feed_in) // 2
+    mid = ((retail + feed_in) // 2 if pool_price is None
+           else np.array([pool_price(t) for t in slots], np.int64))
     pay = (rev_up * short // 1000 + (ord_up - pool_up) * retail // 1000
            + pool_up * mid // 1000)
     get = (rev_down * long_ // 1000 + (ord_down - pool_down) * feed_in // 1000
@@ -209,6 +216,8 @@ def build_batch(
             correction_ueur[p] = int(-((-correction[i] * transfer) // 1000).sum())
         s.imbalance_wh += int(dev[i].sum())
         s.pooled_wh += int(pool_up[i].sum() + pool_down[i].sum())
+        s.supplied_wh += int((up[i] - pool_up[i]).sum())
+        s.fed_back_wh += int((down[i] - pool_down[i]).sum())
         s.imbalance_ueur += int(get[i].sum()) - int(pay[i].sum())
         s.fees_ueur += int(fee[i].sum()) + int(capacity[i])
         s.congestion_borne_ueur += int(fee[i].sum())

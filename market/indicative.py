@@ -1,13 +1,17 @@
 """Indicative local prices day ahead, from the street's aggregate A-plans (public market data).
 
 The exchange aggregates the homes' A-plans (it does for the DSO's prognosis) and publishes, per
-slot, only the street's aggregate: its expected surplus or demand. Where the street is expected to
-export, a home's extra import would meet a neighbour's surplus at the local price — the
-midpoint between retail and feed-in, where opening quotes meet — instead of retail; where it is
-expected to import, a home's extra export would meet a neighbour's demand at the midpoint
-instead of the feed-in price. Homes plan once more at these expected prices: a battery charges
-from the neighbours' noon surplus for the evening, an EV or a heat pump moves into it. No home
-sees another's plan. Pure; µ€/kWh.
+slot, only the street's aggregate: its expected surplus or demand, and the local price it
+expects (:func:`local_price`). Where the street is expected to export, buyers are the scarce
+side: a home's extra import meets a neighbour's surplus at a local price near the feed-in price
+(its sellers' alternative); where it is expected to import, sellers are scarce and a home's
+extra export meets a neighbour's demand at a price near retail (its buyers' alternative). Both
+sides gain against the supplier at that price, and the scarce side's flexibility earns what it
+is worth to the street: a battery charges from the neighbours' noon surplus and discharges into
+their evening peak, an EV or a heat pump moves into the surplus. A single midpoint price instead
+pays an evening discharge only half the spread, less than recharging at night costs. The agents
+quote at the same published price, so the trades happen where the plans expected them.
+No home sees another's plan. Pure; µ€/kWh.
 
 Only so much is there: :func:`local_offers` gives each of ``homes`` planning homes an equal share
 of the street's expected surplus (or demand) at the local price; beyond it the supplier's price
@@ -20,12 +24,35 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the scarce side's local price lies this share of the retail − feed-in spread inside its
+#: alternative (retail for sellers' buyers, feed-in for buyers' sellers); 0.5 is the midpoint.
+#: Measured (benchmarks/welfare.py, default street): 0.5 → welfare ratio 0.801, 0.25 → 0.809,
+#: 0.1 → 0.832: at 0.25 an evening sale (retail − ¼ spread) barely pays a battery's night
+#: recharge through its 90 % round trip
+SCARCITY_SHARE = 0.1
 
-def local_offers(street_wh: np.ndarray, retail: np.ndarray, feed_in: np.ndarray, homes: int
+
+def local_price(street_wh: np.ndarray, retail: np.ndarray, feed_in: np.ndarray,
+                share: float = SCARCITY_SHARE) -> np.ndarray:
+    """Expected local price per slot (µ€/kWh): ``share`` of the spread above feed-in where the
+    street is expected to export, below retail where it is expected to import, the midpoint
+    where it is balanced."""
+    street = np.asarray(street_wh, dtype=np.float64)
+    retail = np.asarray(retail, dtype=np.int64)
+    feed_in = np.asarray(feed_in, dtype=np.int64)
+    spread = retail - feed_in
+    inside = np.rint(spread * share).astype(np.int64)
+    return np.where(street < 0, feed_in + inside,
+                    np.where(street > 0, retail - inside, (retail + feed_in) // 2))
+
+
+def local_offers(street_wh: np.ndarray, retail: np.ndarray, feed_in: np.ndarray, homes: int,
+                 share: float = SCARCITY_SHARE
                  ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Per planning home: ((buy price, most Wh), (sell price, most Wh)) per slot that it can
-    expect from neighbours — the midpoint, up to its share of the street's surplus (demand)."""
+    expect from neighbours — the local price, up to its share of the street's surplus
+    (demand)."""
     street = np.asarray(street_wh, dtype=np.float64)
-    mid = (np.asarray(retail, dtype=np.int64) + np.asarray(feed_in, dtype=np.int64)) // 2
-    share = 1.0 / max(homes, 1)
-    return ((mid, np.maximum(-street, 0.0) * share), (mid, np.maximum(street, 0.0) * share))
+    price = local_price(street, retail, feed_in, share)
+    part = 1.0 / max(homes, 1)
+    return ((price, np.maximum(-street, 0.0) * part), (price, np.maximum(street, 0.0) * part))

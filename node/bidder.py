@@ -1,11 +1,16 @@
 """The home's bidding agent: turns its plan into signed orders, before each gate closes.
 
 Strategy (truthful at the gate): at the opening of a day the agent quotes its planned position at
-the midpoint between the supplier's feed-in and retail prices, where neighbours' opposite quotes
-meet it; just before the gate it re-quotes what is left of its (possibly re-planned) position at
-the midpoint, and once every agent has, it cancels what is still open and sends the remainder at
-its true reservation price, the supplier's quote including posted congestion fees, which always
-fills.
+the exchange's published local price for the slot (``market.indicative.local_price``; without
+one, the midpoint between the supplier's feed-in and retail prices), where neighbours' opposite
+quotes meet it; just before the gate it re-quotes what is left of its (possibly re-planned)
+position at that price, and once every agent has, it cancels what is still open and sends the
+remainder at its reservation price — the supplier's quote with the posted congestion fee — less
+one µ€: it meets every neighbour's quote still open that beats the supply contract, and what no
+neighbour takes is left to the contract, settled after delivery as a deviation that first nets
+with the street's other deviations in the community pool (``ledger.settlement_batch``).
+Buying the rest from the supplier at the gate instead would pay retail for energy that a
+neighbour's unsold surplus then feeds back at the feed-in price, in the same slot.
 It only uses its own plan and public market data (tariff, posted fees).
 """
 
@@ -36,21 +41,30 @@ class Bidder:
         self.nonce += 1
         return self.nonce
 
-    def opening_orders(self, first_slot: int, net_wh: list[int]) -> list[Signed]:
-        """Orders at the midpoint price for every slot of the plan with a non-zero position."""
+    def quote_price(self, slot: int, local_price: int | None = None) -> int:
+        """The opening quote (µ€/kWh): the published local price, else the midpoint."""
+        if local_price is not None:
+            return int(local_price)
+        return (self.tariff.retail(slot) + self.tariff.feed_in_price(slot)) // 2
+
+    def opening_orders(self, first_slot: int, net_wh: list[int],
+                       local_prices: list[int] | None = None) -> list[Signed]:
+        """Orders at the local price (``local_prices`` per slot, published by the exchange;
+        else the midpoint) for every slot of the plan with a non-zero position."""
         out = []
         for i, net in enumerate(net_wh):
             if net == 0:
                 continue
             slot = first_slot + i
             side = "buy" if net > 0 else "sell"
-            mid = (self.tariff.retail(slot) + self.tariff.feed_in_price(slot)) // 2
-            out.append(self._order(slot, side, abs(int(net)), mid, tag="o"))
+            price = self.quote_price(slot, None if local_prices is None else local_prices[i])
+            out.append(self._order(slot, side, abs(int(net)), price, tag="o"))
         return out
 
-    def requote(self, slot: int, planned_net_wh: int) -> list[Signed]:
+    def requote(self, slot: int, planned_net_wh: int,
+                local_price: int | None = None) -> list[Signed]:
         """Just before the gate: the position may have changed since the opening (re-plans),
-        so cancel the open quote and quote what is left at the midpoint again, where the
+        so cancel the open quote and quote what is left at the local price again, where the
         neighbours' remainders meet it before anyone turns to the supplier."""
         remaining = planned_net_wh - self.filled_wh.get(slot, 0)
         _, open_wh, side = self.open_orders.get(slot, ("", 0, "buy"))
@@ -58,24 +72,24 @@ class Bidder:
             return []  # the quote stands as it is
         out = self._cancel_open(slot)
         if remaining:
-            mid = (self.tariff.retail(slot) + self.tariff.feed_in_price(slot)) // 2
             out.append(self._order(slot, "buy" if remaining > 0 else "sell", abs(remaining),
-                                   mid, tag="o"))
+                                   self.quote_price(slot, local_price), tag="o"))
         return out
 
     def gate_orders(self, slot: int, planned_net_wh: int,
                     fee: Callable[[str, str, int], int]) -> list[Signed]:
-        """Cancel the slot's open order and send the unfilled remainder at the reservation price.
+        """Cancel the slot's open order and send the unfilled remainder at one µ€ inside the
+        reservation price (the supplier's quote with its fee): it fills with neighbours only.
 
         ``fee(from_zone, to_zone, slot)`` is the public congestion fee of the exchange.
         """
         out = self._cancel_open(slot)
         remaining = planned_net_wh - self.filled_wh.get(slot, 0)
         if remaining > 0:
-            price = self.tariff.retail(slot) + fee(self.upstream, self.zone, slot)
+            price = self.tariff.retail(slot) + fee(self.upstream, self.zone, slot) - 1
             out.append(self._order(slot, "buy", remaining, price, tag="g"))
         elif remaining < 0:
-            price = self.tariff.feed_in_price(slot) - fee(self.zone, self.upstream, slot)
+            price = self.tariff.feed_in_price(slot) - fee(self.zone, self.upstream, slot) + 1
             out.append(self._order(slot, "sell", -remaining, price, tag="g"))
         return out
 

@@ -20,8 +20,9 @@ def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True)
     the capacity charge on its daily peaks — on the net its own optimisation at those prices
     gives (a MILP home's plan without local offers or flexibility sold, run against the same
     load and PV; a rule-planned home's self-consumption), without the DSO's operate-phase
-    activation. ``with_fees=False``: at the supplier's prices alone (the street's cost, for
-    welfare: fees are a transfer to the DSO)."""
+    activation. ``with_fees=False``: at the supplier's prices alone, without the network's
+    charges — congestion fees and capacity charge (the street's cost, for welfare: both are
+    transfers to the DSO)."""
     tariff = result.scenario.tariff
     exchange = result.exchange.exchange
     zone = result.participants.zones[home_id]
@@ -31,7 +32,8 @@ def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True)
         net_day = day.own_net_wh.get(home_id)
         if net_day is None:
             net_day = day.unactivated_net_wh.get(home_id, day.actual_net_wh[home_id])
-        total += capacity_charge_ueur(int(max(net_day.max(), 0)), tariff)
+        if with_fees:
+            total += capacity_charge_ueur(int(max(net_day.max(), 0)), tariff)
         for i, net in enumerate(net_day):
             slot = day.first_slot + i
             if net > 0:
@@ -127,8 +129,13 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
     supplier_name = SUPPLIER
     local_wh = sum(t.quantity_wh for t in result.trades
                    if t.buyer != supplier_name and t.seller != supplier_name)
-    from_supplier = sum(t.quantity_wh for t in result.trades if t.seller == supplier_name)
-    to_supplier = sum(t.quantity_wh for t in result.trades if t.buyer == supplier_name)
+    # from the supplier: traded with it, and deviations it settled after the community pool
+    from_supplier = sum(t.quantity_wh for t in result.trades if t.seller == supplier_name) + sum(
+        st.supplied_wh for d in result.days for p, st in d.settlement.statements.items()
+        if p in homes)
+    to_supplier = sum(t.quantity_wh for t in result.trades if t.buyer == supplier_name) + sum(
+        st.fed_back_wh for d in result.days for p, st in d.settlement.statements.items()
+        if p in homes)
     flow = np.concatenate([d.transformer_flow_wh for d in result.days])
     load = sum(int(v.sum()) for d in result.days for v in d.actual_load_wh.values())
     pv = sum(int(v.sum()) for d in result.days for v in d.actual_pv_wh.values())

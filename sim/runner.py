@@ -357,6 +357,9 @@ class Simulation:
             "forecasts": forecasts, "starts": starts, "carry_cap": dict(self.carry_cap),
             "first": first, "plans": plans, "milp": milp_plans, "actual": actual, "own": own,
             "prognosis": prognosis, "flow": np.asarray(prognosis, float).copy(),
+            # the exchange's published local price per slot (µ€/kWh), where agents quote
+            "local_price": (self.indicative[first][0][0].tolist() if first in self.indicative
+                            else None),
             "flex_orders": flex_orders, "export_caps": export_caps,
             "postings": postings, "fees": fees, "load_mae": float(np.mean(load_err)),
             "pv_mae": float(np.mean(pv_err)),
@@ -499,7 +502,8 @@ class Simulation:
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id
             for env in self.bidders[hid].opening_orders(day["first"],
-                                                        day["plans"][hid].firm_wh.tolist()):
+                                                        day["plans"][hid].firm_wh.tolist(),
+                                                        day["local_price"]):
                 self._send(env, self.clock.now)
         # The operator locks on chain what open bids and unsettled purchases commit.
         ex = self.exchange.exchange
@@ -516,7 +520,8 @@ class Simulation:
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id
             firm = int(day["plans"][hid].firm_wh[i])
-            for env in self.bidders[hid].requote(day["first"] + i, firm):
+            price = None if day["local_price"] is None else day["local_price"][i]
+            for env in self.bidders[hid].requote(day["first"] + i, firm, price):
                 self._send(env, self.clock.now)
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id
@@ -809,6 +814,8 @@ class Simulation:
             supply_fee=self._supply_fee,
             corrections=corrections,
             dso=DSO,
+            pool_price=(None if day["local_price"] is None
+                        else lambda slot: day["local_price"][slot - first]),
         )
         receipts = self.chain.client.settle(
             self.chain.operator, settlement.batch, slot_start(last + 1), self.addresses

@@ -81,8 +81,13 @@ def test_every_day_trades_locally_and_no_message_is_refused(clean):
 
 
 def test_market_prices_congestion(clean):
+    """The posted prices are paid on energy that crosses the transformer: what the supplier
+    supplied beyond the homes' local trades (left to it at the gate, settled after the pool)."""
     _, result, _ = clean
-    assert any(t.fee > 0 for t in result.trades)
+    borne = [st for d in result.days for p, st in d.settlement.statements.items()
+             if st.congestion_borne_ueur > 0]
+    assert borne and all(st.supplied_wh + st.fed_back_wh > 0 or st.bought_wh > st.bought_local_wh
+                         or st.sold_wh > st.sold_local_wh for st in borne)
     assert sum(d.settlement.batch.fees_ueur for d in result.days) > 0
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from market.indicative import local_offers
+from market.indicative import local_offers, local_price
 
 
-def test_each_home_is_offered_its_share_of_the_street_s_surplus_or_demand_at_the_mid():
+def test_each_home_is_offered_its_share_of_the_street_s_surplus_or_demand_at_the_local_price():
+    """The scarce side's price: a tenth of the spread above feed-in where the street exports
+    (buyers are scarce), below retail where it imports (sellers are), the mid if balanced."""
     retail = np.array([280_000, 280_000, 180_000])
     feed_in = np.array([50_000, 50_000, 50_000])
     (buy, most_in), (sell, most_out) = local_offers(np.array([-5_000, 3_000, 0]), retail,
                                                     feed_in, homes=4)
-    assert buy.tolist() == sell.tolist() == [165_000, 165_000, 115_000]
+    assert buy.tolist() == sell.tolist() == [73_000, 257_000, 115_000]
+    mid = local_price(np.array([-5_000, 3_000, 0]), retail, feed_in, share=0.5)
+    assert mid.tolist() == [165_000, 165_000, 115_000]
     assert most_in.tolist() == [1_250, 0, 0]  # exporting street: a quarter of its surplus
     assert most_out.tolist() == [0, 750, 0]  # importing street: a quarter of its demand
 

@@ -53,7 +53,7 @@ def test_plan_firm_part_is_the_net_shrunk_by_uncertainty():
     assert not small.firm_wh.any()
 
 
-def test_bidder_quotes_mid_then_sends_remainder_at_reservation(config, directory, keys):
+def test_bidder_quotes_mid_then_sends_remainder_inside_reservation(config, directory, keys):
     ex = Exchange(config, directory)
     slot = 1_000_000
     t = slot * 900 - 7200
@@ -69,10 +69,10 @@ def test_bidder_quotes_mid_then_sends_remainder_at_reservation(config, directory
     cancel, rest = bidder.gate_orders(slot, 400, ex.fee)
     assert isinstance(cancel.message, Cancel)
     assert rest.message.quantity_wh == 400
-    assert rest.message.price == config.tariff.retail(slot)
+    assert rest.message.price == config.tariff.retail(slot) - 1  # inside the supplier's quote
     assert ex.submit(cancel, t + 1).accepted
     ack = ex.submit(rest, t + 1)
-    assert [tr.seller for tr in ack.trades] == ["supplier"]
+    assert ack.accepted and not ack.trades  # no neighbour: left to the supply contract
 
 
 def test_orders_use_only_own_identity(keys):
@@ -88,9 +88,8 @@ def test_orders_use_only_own_identity(keys):
 def test_remainders_changed_by_re_plans_meet_locally_before_the_supplier(config, directory,
                                                                          keys):
     """a sold 400 Wh to b at the opening, then re-planned to sell nothing; c re-planned to sell
-    300 Wh. Sent straight at their reservation prices, c's sale could reach the supplier
-    before a's buy-back arrives; re-quoted at the midpoint first, 300 Wh meet between them and
-    only the last 100 Wh go to the supplier."""
+    300 Wh. Re-quoted at the midpoint first, 300 Wh meet between them; the last 100 Wh of a's
+    buy-back are left to its supply contract, not bought from the supplier at the gate."""
     ex = Exchange(config, directory)
     slot = 1_000_000
     t = slot * 900 - 7200
@@ -125,8 +124,27 @@ def test_remainders_changed_by_re_plans_meet_locally_before_the_supplier(config,
         send(bidders[n].gate_orders(slot, plans[n], ex.fee), gate)
     supplier_sold = sum(tr.quantity_wh for tr in trades if tr.seller == "supplier")
     supplier_bought = sum(tr.quantity_wh for tr in trades if tr.buyer == "supplier")
-    assert (supplier_sold, supplier_bought) == (100, 0)
-    assert {n: b.filled_wh[slot] for n, b in bidders.items()} == plans
+    assert (supplier_sold, supplier_bought) == (0, 0)
+    assert {n: b.filled_wh[slot] for n, b in bidders.items()} == {"a": -100, "b": 400, "c": -300}
+
+
+def test_gate_remainders_meet_neighbours_up_to_the_reservation_price(config, directory, keys):
+    """A seller's quote left open above the mid still fills at the gate from a buyer's
+    remainder (sent at retail − 1 µ€), and nothing goes to the supplier."""
+    ex = Exchange(config, directory)
+    slot = 1_000_000
+    t = slot * 900 - 7200
+    for n, name in enumerate("ab"):
+        ex.submit(keys["operator"].sign(EscrowUpdate(
+            sender="operator", nonce=n + 1, participant=name, escrow_ueur=10**9,
+            settled_through_slot=0)), t)
+    seller, buyer = (Bidder(n, "f1", keys[n], config.tariff) for n in "ab")
+    high = config.tariff.retail(slot) - 10_000
+    (quote,) = seller.opening_orders(slot, [-300], [high])
+    assert quote.message.price == high and ex.submit(quote, t).accepted
+    trades = [tr for env in buyer.gate_orders(slot, 500, ex.fee)
+              for tr in ex.submit(env, t + 1).trades]
+    assert [(tr.seller, tr.quantity_wh, tr.price) for tr in trades] == [("a", 300, high)]
 
 
 def test_intraday_update_carries_the_recent_error_forward_and_fades():

@@ -77,6 +77,19 @@ def test_neighbours_untraded_energy_meets_in_the_community_pool():
     assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
 
 
+def test_community_pool_settles_at_the_published_local_price():
+    """With the exchange's local price for the slot the pool uses it (the price the slot's
+    trades were quoted at); what the pool does not match is the supplier's, and says so."""
+    local = TARIFF.retail(SLOT) - 23_000
+    res = build_batch(7, SLOT, SLOT, [], _readings({"a": (500, 0), "b": (0, 300)}), ["a", "b"],
+                      TARIFF, "supplier", "00" * 32, pool_price=lambda slot: local)
+    a, b = res.statements["a"], res.statements["b"]
+    assert a.imbalance_ueur == -(value_ueur(300, local) + value_ueur(200, TARIFF.retail(SLOT)))
+    assert b.imbalance_ueur == value_ueur(300, local)
+    assert (a.supplied_wh, a.fed_back_wh, b.supplied_wh, b.fed_back_wh) == (200, 0, 0, 0)
+    assert sum(e.delta_ueur for e in res.batch.entries) == 0
+
+
 def test_pool_never_covers_a_sale_that_was_not_delivered():
     res = _batch([_trade(0, "supplier", "b", 1000, 150_000)],
                  _readings({"a": (0, 400), "b": (0, 400)}))
