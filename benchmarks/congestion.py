@@ -2,7 +2,7 @@
 
 Run from the repo root after the README set-up:  .venv/bin/python benchmarks/congestion.py
 Two 2030-green-high days (184 homes, MILP-planned; EVs plugged in overnight, so the second day
-carries the first night's charging into its morning) on a 250 kVA transformer, three times:
+carries the first night's charging into its morning) on a 200 kVA transformer, three times:
 without the DSO; with the USEF plan/validate price loop (dso/usef.py); and with the DSO buying
 flexibility home by home day ahead (dso/flex.py: FlexRequest → FlexOffer → FlexOrder, 5 %
 margin under the rating), paid on chain after delivery. With prices and with flexibility the DSO
@@ -10,7 +10,7 @@ also activates flexibility in operation where the metered flow still overloads
 (dso/operate.py), settled as energy-transfer corrections it pays the supplier for. Reports
 metered overloaded slots (import and export) over both days, the rounds, what customers paid in
 congestion fees, the DSO's cost per day (flexibility bought + corrections), and the annuity of
-the reinforcement it stands in for (250 → 400 kVA), per day. Then the same street on the
+the reinforcement it stands in for (a 400 kVA unit), per day. Then the same street on the
 preset's own 160 kVA, where the day-ahead prognosis overloads too, all three ways
 (``detail.transformer_160_kva``).
 Last line: {"overloaded_slots_baseline": …, "overloaded_slots_with_prices": …, "dso_cost_eur": …,
@@ -30,7 +30,7 @@ from sim.runner import run_simulation
 from sim.scenario import preset_scenario
 
 DAYS = 2
-CAPEX_EUR = 30_000  # 400 kVA unit and works, replacing a 250 kVA one
+CAPEX_EUR = 30_000  # 400 kVA unit and works, replacing the 200 (or 160) kVA one
 LIFE_YEARS = 40
 RATE = 0.04
 
@@ -83,8 +83,8 @@ def measure(transformer_kva: float, profiles) -> dict:
 
 def main() -> None:
     profiles = simbench_profiles()
-    out = measure(250.0, profiles)
-    # the same street on the preset's own 160 kVA: overloaded day ahead, not just in operation
+    out = measure(200.0, profiles)
+    # the same street on the preset's own 160 kVA: overloaded far more, day ahead too
     heavy = measure(160.0, profiles)
     out["transformer_160_kva"] = heavy
     yearly = annuity(CAPEX_EUR, LIFE_YEARS, RATE)

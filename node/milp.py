@@ -20,6 +20,7 @@ home would take (or give) one more Wh — its flexibility, for its bids.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -245,12 +246,14 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
               sell: np.ndarray, peak_price_per_kw: float = 0.0, soc_wh: float | None = None,
               outdoor_c: np.ndarray | None = None, indoor_c: float | None = None,
               time_limit_s: float = 5.0, marginal_values: bool = False,
+              mip_rel_gap: float = 1e-4,
               import_limit_wh: np.ndarray | None = None,
               export_limit_wh: np.ndarray | None = None,
               limit_penalty: float | np.ndarray = 0.0, keep: MilpPlan | None = None,
               keep_until: int = 0,
               local_import: tuple[np.ndarray, np.ndarray] | None = None,
-              local_export: tuple[np.ndarray, np.ndarray] | None = None) -> MilpPlan:
+              local_export: tuple[np.ndarray, np.ndarray] | None = None,
+              appliance_starts: Mapping[str, int] | None = None) -> MilpPlan:
     """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
 
     ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
@@ -265,12 +268,17 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     ``keep``/``keep_until``: re-planning during the day — slots before ``keep_until`` (delivered
     or past their gate) keep ``keep``'s schedules of every asset and its appliance starts; only
     the rest of the day is optimised again (pass the same day-start state and forecasts).
+    ``appliance_starts``: appliances that start at the given slots (where ``keep`` leaves them
+    free): only the other assets are optimised — a linear programme, fast where the volume caps
+    of local offers make the search over starts slow (measured: 1.9 s against 16 ms).
     """
     T = len(load_wh)
     V, R = _Vars(), _Rows()
     h = _add_home(V, R, load_wh, pv_wh, assets, soc_wh, outdoor_c, indoor_c)
     if keep is not None and keep_until > 0:
         _keep_prefix(V, h, assets, keep, keep_until)
+    if appliance_starts:
+        _fix_starts(V, h, appliance_starts)
     imp, exp, pv_used, peak = h.imp, h.exp, h.pv_used, h.peak
     ch, dis, soc, ev_ch, ev_dis = h.ch, h.dis, h.soc, h.ev_ch, h.ev_dis
     hp_e, temp, app_cols, balance_rows = h.hp_e, h.temp, h.app_cols, h.balance_rows
@@ -316,7 +324,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     cons = LinearConstraint(A, R.lo, R.hi)
     bounds = Bounds(V.lo, V.hi)
     res = milp(c, constraints=cons, bounds=bounds, integrality=np.array(V.integer),
-               options={"time_limit": time_limit_s})
+               options={"time_limit": time_limit_s, "mip_rel_gap": mip_rel_gap})
     if res.x is None:
         raise PlanInfeasible(f"no feasible plan: {res.message}")
     x = res.x
@@ -378,6 +386,18 @@ def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan, unt
                 V.lo[y[k]] = V.hi[y[k]] = 1.0 if start == started else 0.0
             elif start < until:
                 V.hi[y[k]] = 0.0
+
+
+def _fix_starts(V: _Vars, h: _HomeCols, starts: Mapping[str, int]) -> None:
+    """Start each appliance named in ``starts`` at its slot, where that start is still open."""
+    for app, slots, y in h.app_cols:
+        at = starts.get(app.name)
+        if at is None or at not in slots or V.hi[y[slots.index(at)]] == 0.0:
+            continue
+        if any(V.lo[y[k]] == 1.0 for k in range(len(slots))):
+            continue  # already fixed (started before a re-plan's keep_until)
+        for k, start in enumerate(slots):
+            V.lo[y[k]] = V.hi[y[k]] = 1.0 if start == at else 0.0
 
 
 def _price_carry(c: np.ndarray, h: _HomeCols, assets: HomeAssets) -> None:

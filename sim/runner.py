@@ -462,11 +462,13 @@ class Simulation:
                    export_limit: np.ndarray | None = None,
                    limit_penalty: np.ndarray | float = 0.0, keep: MilpPlan | None = None,
                    keep_until: int = 0, carry_cap: dict[str, float] | None = None,
-                   local: bool = True) -> tuple[Plan, MilpPlan]:
+                   local: bool = True, appliance_starts: dict[str, int] | None = None
+                   ) -> tuple[Plan, MilpPlan]:
         """A flexible home's day from the MILP planner, at its supply-contract prices plus the
         DSO's posted congestion fees (public data), within the room the DSO allots it if any.
         ``keep``/``keep_until``: re-planned during the day, the slots before stay as planned.
-        ``local``: with the exchange's local offers, if it published any."""
+        ``local``: with the exchange's local offers, if it published any; then the appliances
+        start at ``appliance_starts`` if given (node.milp.plan_home)."""
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -487,7 +489,8 @@ class Simulation:
                        outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
                        import_limit_wh=import_limit, export_limit_wh=export_limit,
                        limit_penalty=limit_penalty, keep=keep, keep_until=keep_until,
-                       local_import=local_import, local_export=local_export)
+                       local_import=local_import, local_export=local_export,
+                       appliance_starts=appliance_starts if local_import is not None else None)
         net = np.rint(mp.net_wh).astype(np.int64)
         firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
         end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
@@ -691,7 +694,10 @@ class Simulation:
             plan, mp = self._milp_plan(
                 self.homes_by_id[hid], day["first"], *forecasts, day["day"], *start,
                 import_fee=import_fee, export_fee=export_fee, keep=keep, keep_until=keep_until,
-                carry_cap=day["carry_cap"], local=not own)
+                carry_cap=day["carry_cap"], local=not own,
+                # at the local offers the appliances keep their planned starts: the search over
+                # starts under the offers' volume caps is slow (node.milp.plan_home)
+                appliance_starts=None if own else day["milp"][hid].appliance_starts)
         except PlanInfeasible:
             return False
         if own:

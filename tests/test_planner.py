@@ -130,3 +130,16 @@ def test_replanning_during_the_day_keeps_the_past_and_answers_new_prices(plan):
     # an appliance not started by then cannot start in the past
     late = plan_home(LOAD, PV, ALL, buy, SELL, keep=plan, keep_until=80)
     assert late.appliance_starts["dishwasher"] >= 80
+
+
+def test_given_appliance_starts_are_kept_and_cost_no_less_than_the_free_choice(plan):
+    """``appliance_starts`` fixes the starts (the rest is still optimised); a start the plan
+    would not choose can only cost more, and an unknown appliance name changes nothing."""
+    free = plan.appliance_starts
+    moved = {"dishwasher": 80, "washer": free["washer"], "dryer": 12}
+    fixed = plan_home(LOAD, PV, ALL, BUY, SELL, appliance_starts=moved)
+    assert fixed.appliance_starts == {"dishwasher": 80, "washer": free["washer"]}
+    assert fixed.cost_ueur >= plan.cost_ueur - 1e-3
+    same = plan_home(LOAD, PV, ALL, BUY, SELL, appliance_starts=free)
+    assert same.appliance_starts == free
+    assert same.cost_ueur == pytest.approx(plan.cost_ueur, abs=1e-3)
