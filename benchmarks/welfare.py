@@ -17,7 +17,8 @@ homes whose market bill is higher than their no-market bill. Allocative efficien
 (`sim.kpi.slot_efficiency`): the share of the local matching possible between the homes'
 positions that the CDA achieved, over the slots with both buyers and sellers.
 Scenarios: the default street (and, for comparison, its first version with rule-planned
-batteries), and each of the 12 presets as it ships on 60 homes under 120 kVA.
+batteries, and its agents quoting by each strategy of node/strategy.py instead of at the local
+price), and each of the 12 presets as it ships on 60 homes under 120 kVA.
 Last line: {"welfare_gain_ratio": …, "efficiency_mean": …, "homes_worse_off": …, …} over the
 default street and the 12 presets: the ratio pooled (Σ market gains ÷ Σ centralised gains), the
 mean of the scenarios' mean slot efficiencies, the worse-off homes summed; per scenario in the
@@ -111,6 +112,11 @@ def main() -> None:
     default = measure(default_scenario(), profiles)
     print(f"default: {default['welfare_gain_ratio']}", file=sys.stderr, flush=True)
     rule = measure(default_scenario(planner="rule"), profiles)
+    quoting = {}
+    for name in ("zic", "truthful", "zip"):  # the same street, agents quoting by a strategy
+        sc = default_scenario()
+        sc.strategy = name
+        quoting[name] = measure(sc, profiles)
     presets = {}
     for name in PRESETS:  # each preset as it ships, on 60 homes of the default grid
         presets[name] = measure(preset_scenario(name, homes=PRESET_HOMES,
@@ -127,6 +133,7 @@ def main() -> None:
                                       if r["welfare_gain_ratio"] is not None),
         "efficiency_min": min(r["efficiency_min"] for r in scored),
         "default": default, "default, rule-planned batteries": rule,
+        "default, quoting strategies": quoting,
         "presets": presets, "preset_homes": PRESET_HOMES, "preset_kva": PRESET_KVA,
         "goal_welfare_gain_ratio": 0.95,
     }))

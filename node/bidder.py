@@ -11,7 +11,11 @@ neighbour takes is left to the contract, settled after delivery as a deviation t
 with the street's other deviations in the community pool (``ledger.settlement_batch``).
 Buying the rest from the supplier at the gate instead would pay retail for energy that a
 neighbour's unsold surplus then feeds back at the feed-in price, in the same slot.
-It only uses its own plan and public market data (tariff, posted fees).
+With a quoting ``strategy`` (``node.strategy``: ZIC, truthful re-quoting, adaptive ZIP) the
+opening quote and the re-quote are the strategy's prices for rounds 0 and 1 of 3, within the
+agent's limit (one µ€ inside the supplier's quote, before fees), the re-quote seeing the slot's
+last trade price; the gate is round 2, the reservation price, as without one.
+It only uses its own plan and public market data (tariff, posted fees, trade prices).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from node.strategy import Strategy
 from protocol.messages import Cancel, Order
 from protocol.signing import KeyPair, Signed
 from protocol.tariff import Tariff
@@ -36,6 +41,27 @@ class Bidder:
     upstream: str = "upstream"
     open_orders: dict[int, list] = field(default_factory=dict)  # slot → [id, open Wh, side]
     filled_wh: dict[int, int] = field(default_factory=dict)  # slot → signed net bought (Wh)
+    # a fresh quoting strategy per slot (``strategy(slot)``); None: quote the local price
+    strategy: Callable[[int], Strategy] | None = None
+    _strategies: dict[int, Strategy] = field(default_factory=dict)
+
+    ROUNDS = 3  # opening, re-quote, gate
+
+    def limit(self, slot: int, side: str) -> int:
+        """The quoting limit (µ€/kWh): one µ€ inside the supplier's quote, before fees (posted
+        fees only widen a buyer's reservation and narrow a seller's; the gate order has them)."""
+        if side == "buy":
+            return self.tariff.retail(slot) - 1
+        return self.tariff.feed_in_price(slot) + 1
+
+    def _price(self, slot: int, side: str, round_k: int, local_price: int | None,
+               last_trade: int | None) -> int:
+        if self.strategy is None:
+            return self.quote_price(slot, local_price)
+        strategy = self._strategies.get(slot)
+        if strategy is None:
+            strategy = self._strategies[slot] = self.strategy(slot)
+        return strategy.quote(side, self.limit(slot, side), round_k, self.ROUNDS, last_trade)
 
     def _next_nonce(self) -> int:
         self.nonce += 1
@@ -57,23 +83,27 @@ class Bidder:
                 continue
             slot = first_slot + i
             side = "buy" if net > 0 else "sell"
-            price = self.quote_price(slot, None if local_prices is None else local_prices[i])
+            price = self._price(slot, side, 0, None if local_prices is None else local_prices[i],
+                                None)
             out.append(self._order(slot, side, abs(int(net)), price, tag="o"))
         return out
 
-    def requote(self, slot: int, planned_net_wh: int,
-                local_price: int | None = None) -> list[Signed]:
+    def requote(self, slot: int, planned_net_wh: int, local_price: int | None = None,
+                last_trade: int | None = None) -> list[Signed]:
         """Just before the gate: the position may have changed since the opening (re-plans),
-        so cancel the open quote and quote what is left at the local price again, where the
+        so cancel the open quote and quote what is left at the local price again (or at the
+        strategy's second-round price, given the slot's ``last_trade`` price), where the
         neighbours' remainders meet it before anyone turns to the supplier."""
         remaining = planned_net_wh - self.filled_wh.get(slot, 0)
         _, open_wh, side = self.open_orders.get(slot, ("", 0, "buy"))
-        if open_wh > 0 and open_wh * (1 if side == "buy" else -1) == remaining:
+        if (self.strategy is None and open_wh > 0
+                and open_wh * (1 if side == "buy" else -1) == remaining):
             return []  # the quote stands as it is
         out = self._cancel_open(slot)
         if remaining:
-            out.append(self._order(slot, "buy" if remaining > 0 else "sell", abs(remaining),
-                                   self.quote_price(slot, local_price), tag="o"))
+            side = "buy" if remaining > 0 else "sell"
+            out.append(self._order(slot, side, abs(remaining),
+                                   self._price(slot, side, 1, local_price, last_trade), tag="o"))
         return out
 
     def gate_orders(self, slot: int, planned_net_wh: int,
@@ -84,6 +114,7 @@ class Bidder:
         ``fee(from_zone, to_zone, slot)`` is the public congestion fee of the exchange.
         """
         out = self._cancel_open(slot)
+        self._strategies.pop(slot, None)
         remaining = planned_net_wh - self.filled_wh.get(slot, 0)
         if remaining > 0:
             price = self.tariff.retail(slot) + fee(self.upstream, self.zone, slot) - 1

@@ -10,13 +10,19 @@ round, and public market data (the last trade price). It never quotes beyond its
 * ``AdaptiveZip``: a ZIP-like learner (Cliff): moves its price towards the last trade price
   (Widrow–Hoff, rate ``beta``), shading just inside it, never past its limit; a minimum step of
   one tick keeps it from deadlocking at a one-tick spread, and the last round quotes the limit.
+
+``quoting_strategy`` gives the simulator's home agents (``node.bidder.Bidder``) one of them per
+slot (``Scenario.strategy``, ``flexmarket simulate --strategy``).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from protocol.tariff import Tariff
 
 TICK = 1_000  # µ€/kWh
 
@@ -78,3 +84,23 @@ class AdaptiveZip:
         new = int(self.price + step)
         self.price = min(new, limit) if side == "buy" else max(new, limit)
         return self.price
+
+
+def quoting_strategy(name: str, tariff: Tariff, seed: int, home: int
+                     ) -> Callable[[int], Strategy] | None:
+    """A home's per-slot quoting strategy from ``Scenario.strategy`` (None: the local price).
+    Margins start at half the slot's retail − feed-in spread; ZIC draws are seeded per home
+    and slot."""
+    def spread(slot: int) -> int:
+        return tariff.retail(slot) - tariff.feed_in_price(slot)
+
+    if name == "local":
+        return None
+    if name == "zic":
+        return lambda slot: ZeroIntelligence(tariff.feed_in_price(slot), tariff.retail(slot),
+                                             random.Random(f"{seed}/{home}/{slot}"))
+    if name == "truthful":
+        return lambda slot: TruthfulRequote(spread(slot) // 2)
+    if name == "zip":
+        return lambda slot: AdaptiveZip(spread(slot) // 2)
+    raise ValueError(f"unknown quoting strategy {name!r}: local, zic, truthful or zip")

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "--preset; default), or buys flexibility home by home day ahead; in "
                           "either it activates flexibility in operation where the metered flow "
                           "still overloads. none: no DSO (the grid as it would run without one)")
+    sim.add_argument("--strategy", choices=("local", "zic", "truthful", "zip"), default="local",
+                     help="how home agents price quotes before the gate: at the exchange's "
+                          "local price (default), or zero-intelligence, truthful re-quoting or "
+                          "adaptive ZIP (node/strategy.py); the gate order is the same")
     sim.add_argument("--grid", default=None, metavar="SIMBENCH_CODE",
                      help="a real SimBench LV grid with its own customers and yearly profiles, "
                           "e.g. 1-LV-rural1--2-sw (codes: 1-LV-{rural1,rural2,rural3,semiurb4,"
@@ -136,6 +140,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         scenario = default_scenario(homes=args.homes, days=args.days, seed=args.seed,
                                     start=args.start or DEFAULT_START,
                                     transformer_kva=args.transformer_kva)
+    scenario.strategy = args.strategy
     scenario.dso_buys_flexibility = args.dso == "flexibility"
     if args.dso == "none":
         scenario.validation_rounds = 0

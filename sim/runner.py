@@ -49,6 +49,7 @@ from node.forecast import (
 from node.home import self_consumption
 from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur, plan_home
 from node.planner import Plan, plan_day
+from node.strategy import quoting_strategy
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
 from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_of, slot_start
@@ -155,9 +156,12 @@ class Simulation:
         self.operator_nonce = 0
         self.bidders = {
             h.home_id: Bidder(h.home_id, h.zone, self.parts.message_keys[h.home_id],
-                              scenario.tariff, upstream=topo.upstream)
-            for h in scenario.homes
+                              scenario.tariff, upstream=topo.upstream,
+                              strategy=quoting_strategy(scenario.strategy, scenario.tariff,
+                                                        scenario.seed, n))
+            for n, h in enumerate(scenario.homes)
         }
+        self.last_trade: dict[int, int] = {}  # slot → last trade price (the public tape)
         self.meters = {h.home_id: SimulatedMeter() for h in scenario.homes}
         self.builders = {h.home_id: IntervalBuilder() for h in scenario.homes}
         self.oracles = {h.home_id: MeterOracle(h.home_id, self.parts.meter_keys[h.home_id])
@@ -200,6 +204,7 @@ class Simulation:
         self.result.accepted_messages += 1
         for t in ack.trades:
             self.result.trades.append(t)
+            self.last_trade[t.slot] = t.price
             if t.buyer in self.bidders:
                 self.bidders[t.buyer].on_fill(t.buy_order_id, t.slot, "buy", t.quantity_wh)
             if t.seller in self.bidders:
@@ -524,7 +529,8 @@ class Simulation:
             hid = homes[j].home_id
             firm = int(day["plans"][hid].firm_wh[i])
             price = None if day["local_price"] is None else day["local_price"][i]
-            for env in self.bidders[hid].requote(day["first"] + i, firm, price):
+            for env in self.bidders[hid].requote(day["first"] + i, firm, price,
+                                                 self.last_trade.get(day["first"] + i)):
                 self._send(env, self.clock.now)
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id

@@ -59,9 +59,11 @@ class Scenario:
     intraday_prices: bool = True
     intraday_share: int = 3  # one in this many affected homes re-plans at each re-posting
     # MILP homes plan once more with the exchange's local offers (market/indicative.py); on in
-    # the default street, off in the presets until measured on each (benchmarks/welfare.py
-    # reports the preset both ways)
+    # the default street and the presets
     indicative_prices: bool = False
+    # how agents price their quotes before the gate (node/bidder.py): "local" (the published
+    # local price, else the mid), or a node/strategy.py strategy: "zic", "truthful", "zip"
+    strategy: str = "local"
     # MILP homes revise their forecast from their own meter and re-plan from their real
     # state every this many slots, in turn (0: never; the day-ahead plan runs all day)
     replan_every: int = 16
