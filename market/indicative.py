@@ -17,7 +17,10 @@ Only so much is there: :func:`local_offers` gives each of ``homes`` planning hom
 of the street's expected surplus (or demand) at the local price; beyond it the supplier's price
 holds (``node.milp.plan_home``'s ``local_import`` / ``local_export``). Without the volumes
 every flexible home moves into the same slots and turns a surplus into an overload (measured
-in benchmarks/congestion.py).
+in benchmarks/congestion.py). An equal share leaves most of it unused where few homes can take
+it (an EV home has nothing to sell into the evening; a battery home could sell more):
+:func:`reallocate` gives what the homes' new A-plans leave unused to the homes that used all of
+theirs, and they plan once more.
 """
 
 from __future__ import annotations
@@ -56,3 +59,21 @@ def local_offers(street_wh: np.ndarray, retail: np.ndarray, feed_in: np.ndarray,
     price = local_price(street, retail, feed_in, share)
     part = 1.0 / max(homes, 1)
     return ((price, np.maximum(-street, 0.0) * part), (price, np.maximum(street, 0.0) * part))
+
+
+def reallocate(offered: dict[str, np.ndarray], used: dict[str, np.ndarray],
+               tolerance_wh: float = 1.0) -> dict[str, np.ndarray]:
+    """New volumes (Wh per slot) of one side of the local offers: each home keeps what its plan
+    used of ``offered`` (its import, or export, where it was offered some); the rest of the
+    street's volume (the sum of the offers) goes in equal parts to the homes that used all of
+    theirs (within ``tolerance_wh``). Homes that used less are offered what they used."""
+    volume = sum(offered.values())
+    kept = {h: np.minimum(np.maximum(used[h], 0.0), offered[h]) for h in offered}
+    full = {h: offered[h] > 0 for h in offered}
+    for h in offered:
+        full[h] &= kept[h] >= offered[h] - tolerance_wh
+    takers = sum(f.astype(float) for f in full.values())
+    left = np.maximum(volume - sum(kept.values()), 0.0)
+    extra = np.where(takers > 0, left / np.maximum(takers, 1.0), 0.0)
+    return {h: kept[h] + np.where(full[h], extra, 0.0) for h in offered}
+

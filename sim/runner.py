@@ -33,7 +33,7 @@ from dso.pricing import CongestionPricer, PricingRule
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
 from market.config import MarketConfig
-from market.indicative import local_offers
+from market.indicative import local_offers, reallocate
 from market.journal import JournaledExchange
 from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
@@ -68,6 +68,9 @@ HISTORY_DAYS = 7
 #: Measured on 2030-green-high, 160 kVA, flexibility mode, day 2: 10 % leaves 19 overloaded
 #: morning slots (batteries drained the evening before), 0 leaves 6
 SOC_TOLERANCE = 0.0
+#: times the exchange gives the local offers' unused volume to the homes that used all of
+#: theirs, each followed by their re-plans (market.indicative.reallocate)
+REALLOCATIONS = 1
 
 
 @dataclass
@@ -193,7 +196,8 @@ class Simulation:
         self.settled_through_slot = scenario.first_slot - 1
         self.priced_readings = 0  # verified readings the DSO's intraday pricer has seen
         # per day (first slot): the indicative local offers each MILP home plans with
-        self.indicative: dict[int, tuple] = {}
+        self.indicative: dict[int, dict[str, tuple]] = {}  # … per MILP home
+        self.local_price: dict[int, np.ndarray] = {}  # … the published local price per slot
 
     # ---- messaging --------------------------------------------------------------------------
     def _send(self, envelope: Signed, now: int) -> None:
@@ -278,13 +282,7 @@ class Simulation:
         prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
         own = dict(milp_plans)  # each home's own optimisation at its contract: no market
         if milp_plans and sc.indicative_prices:  # the exchange's indicative local prices
-            retail = np.array([sc.tariff.retail(first + t) for t in range(SLOTS_PER_DAY)])
-            feed = np.array([sc.tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)])
-            self.indicative[first] = local_offers(
-                sum(p.net_wh for p in plans.values()), retail, feed, len(milp_plans))
-            for hid in sorted(milp_plans):  # every MILP home plans once more at them
-                plans[hid], milp_plans[hid] = self._milp_plan(
-                    self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
+            self._local_offers(first, day, plans, milp_plans, forecasts, starts)
             prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
         fees = (np.zeros(SLOTS_PER_DAY, np.int64), np.zeros(SLOTS_PER_DAY, np.int64))
         if milp_plans:  # USEF validate: the DSO prices, flexible homes re-plan, until it fits
@@ -363,13 +361,42 @@ class Simulation:
             "first": first, "plans": plans, "milp": milp_plans, "actual": actual, "own": own,
             "prognosis": prognosis, "flow": np.asarray(prognosis, float).copy(),
             # the exchange's published local price per slot (µ€/kWh), where agents quote
-            "local_price": (self.indicative[first][0][0].tolist() if first in self.indicative
+            "local_price": (self.local_price[first].tolist() if first in self.local_price
                             else None),
             "flex_orders": flex_orders, "export_caps": export_caps,
             "postings": postings, "fees": fees, "load_mae": float(np.mean(load_err)),
             "pv_mae": float(np.mean(pv_err)),
         }
         self.progress("plan", index, sc.days)
+
+    def _local_offers(self, first: int, day: int, plans: dict, milp_plans: dict, forecasts: dict,
+                      starts: dict) -> None:
+        """The exchange's local offers (market/indicative.py) from the street's A-plans: every
+        MILP home plans once more at its equal share; then what the new plans leave unused goes
+        to the homes that used all of theirs, and those plan once more (appliances kept)."""
+        sc = self.sc
+        retail = np.array([sc.tariff.retail(first + t) for t in range(SLOTS_PER_DAY)])
+        feed = np.array([sc.tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)])
+        (price, buy), (_, sell) = local_offers(sum(p.net_wh for p in plans.values()), retail,
+                                                feed, len(milp_plans))
+        ids = sorted(milp_plans)
+        self.local_price[first] = price
+        self.indicative[first] = {hid: ((price, buy), (price, sell)) for hid in ids}
+        for hid in ids:  # every MILP home plans once more at its share
+            plans[hid], milp_plans[hid] = self._milp_plan(
+                self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
+        buys, sells = {hid: buy for hid in ids}, {hid: sell for hid in ids}
+        for _ in range(REALLOCATIONS):
+            was_buys, was_sells = buys, sells
+            buys = reallocate(buys, {hid: milp_plans[hid].import_wh for hid in ids})
+            sells = reallocate(sells, {hid: milp_plans[hid].export_wh for hid in ids})
+            for hid in ids:
+                self.indicative[first][hid] = ((price, buys[hid]), (price, sells[hid]))
+                if ((buys[hid] > was_buys[hid] + 0.5).any()
+                        or (sells[hid] > was_sells[hid] + 0.5).any()):  # offered more: re-plan
+                    plans[hid], milp_plans[hid] = self._milp_plan(
+                        self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
+                        appliance_starts=milp_plans[hid].appliance_starts)
 
     def _expected_end_soc(self, index: int, hid: str) -> float:
         """Where MILP home ``hid``'s battery will end day ``index``, which is being delivered:
@@ -487,8 +514,8 @@ class Simulation:
                             ev_carry_price=carry_price,
                             ev_carry_max_wh=(self.carry_cap if carry_cap is None
                                              else carry_cap).get(h.home_id))
-        local_import, local_export = (self.indicative.get(first, (None, None)) if local
-                                      else (None, None))
+        local_import, local_export = (self.indicative.get(first, {}).get(h.home_id, (None, None))
+                                      if local else (None, None))
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
                        peak_price_per_kw=tariff.capacity_per_kw_day,
                        outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
@@ -791,6 +818,7 @@ class Simulation:
         sc = self.sc
         day = self.pending.pop(index)
         self.indicative.pop(day["first"], None)
+        self.local_price.pop(day["first"], None)
         dv = day["delivery"]
         first = day["first"]
         actual_net, consumption = dv["net"], dv["consumption"]

@@ -67,3 +67,19 @@ def test_homes_planning_with_local_offers_trade_more_locally_and_pay_less():
             > 1.5 * without["energy"]["traded_locally_kwh"])
     assert with_prices["bills"]["total_eur"] < without["bills"]["total_eur"] - 0.1
     assert with_prices["bills"]["homes_worse_off"] <= without["bills"]["homes_worse_off"]
+
+
+def test_unused_local_volume_goes_to_the_homes_that_used_all_of_theirs():
+    """Three homes offered 100 Wh each of a 300 Wh evening demand: a used 100 (all), b 40,
+    c nothing. b keeps its 40, c is offered what it used (nothing), and a gets the 160 left."""
+    from market.indicative import reallocate
+
+    offered = {h: np.array([100.0, 0.0]) for h in "abc"}
+    used = {"a": np.array([100.0, 0.0]), "b": np.array([40.0, 0.0]),
+            "c": np.array([0.0, 500.0])}  # c's use where nothing was offered does not count
+    new = reallocate(offered, used)
+    assert {h: v.tolist() for h, v in new.items()} == {
+        "a": [260.0, 0.0], "b": [40.0, 0.0], "c": [0.0, 0.0]}
+    assert sum(new.values()).tolist() == [300.0, 0.0]  # never more than the street's volume
+    nobody = reallocate(offered, {h: np.zeros(2) for h in "abc"})
+    assert all(v.tolist() == [0.0, 0.0] for v in nobody.values())
