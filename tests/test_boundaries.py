@@ -67,6 +67,7 @@ def test_a_bidder_sees_only_its_own_fills():
     b.opening_orders(0, [100])
     b.on_fill("o0-1", 0, "buy", 40)
     assert b.filled_wh == {0: 40}
-    # the agent's whole state is its own identity, key, tariff and fills: nothing of others
+    # the agent's whole state is its own identity, key, tariff, fills and quoting strategy
+    # (which sees its own limit and the public trade prices): nothing of others
     assert set(vars(b)) == {"home_id", "zone", "key", "tariff", "nonce", "upstream",
-                            "open_orders", "filled_wh"}
+                            "open_orders", "filled_wh", "strategy", "_strategies"}
