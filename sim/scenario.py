@@ -59,7 +59,7 @@ class Scenario:
     intraday_prices: bool = True
     intraday_share: int = 3  # one in this many affected homes re-plans at each re-posting
     # MILP homes plan once more with the exchange's local offers (market/indicative.py); on in
-    # the default street and the presets
+    # the default street and the presets, ignored where the DSO buys flexibility
     indicative_prices: bool = False
     # how agents price their quotes before the gate (node/bidder.py): "local" (the published
     # local price, else the mid), or a node/strategy.py strategy: "zic", "truthful", "zip"
