@@ -85,18 +85,24 @@ def test_orders_use_only_own_identity(keys):
     assert nonces == sorted(set(nonces))
 
 
+def _funded_exchange(config, directory, keys, names: str) -> tuple[Exchange, int, int]:
+    """An exchange with ``names`` funded by the operator: (exchange, slot, time 2 h before)."""
+    ex = Exchange(config, directory)
+    slot = 1_000_000
+    t = slot * 900 - 7200
+    for n, name in enumerate(names):
+        ex.submit(keys["operator"].sign(EscrowUpdate(
+            sender="operator", nonce=n + 1, participant=name, escrow_ueur=10**9,
+            settled_through_slot=0)), t)
+    return ex, slot, t
+
+
 def test_remainders_changed_by_re_plans_meet_locally_before_the_supplier(config, directory,
                                                                          keys):
     """a sold 400 Wh to b at the opening, then re-planned to sell nothing; c re-planned to sell
     300 Wh. Re-quoted at the midpoint first, 300 Wh meet between them; the last 100 Wh of a's
     buy-back are left to its supply contract, not bought from the supplier at the gate."""
-    ex = Exchange(config, directory)
-    slot = 1_000_000
-    t = slot * 900 - 7200
-    for n, name in enumerate("abc"):
-        ex.submit(keys["operator"].sign(EscrowUpdate(
-            sender="operator", nonce=n + 1, participant=name, escrow_ueur=10**9,
-            settled_through_slot=0)), t)
+    ex, slot, t = _funded_exchange(config, directory, keys, "abc")
     zones = {"a": "f1", "b": "f1", "c": "f2"}
     bidders = {n: Bidder(n, zones[n], keys[n], config.tariff) for n in "abc"}
     trades = []
@@ -131,13 +137,7 @@ def test_remainders_changed_by_re_plans_meet_locally_before_the_supplier(config,
 def test_gate_remainders_meet_neighbours_up_to_the_reservation_price(config, directory, keys):
     """A seller's quote left open above the mid still fills at the gate from a buyer's
     remainder (sent at retail − 1 µ€), and nothing goes to the supplier."""
-    ex = Exchange(config, directory)
-    slot = 1_000_000
-    t = slot * 900 - 7200
-    for n, name in enumerate("ab"):
-        ex.submit(keys["operator"].sign(EscrowUpdate(
-            sender="operator", nonce=n + 1, participant=name, escrow_ueur=10**9,
-            settled_through_slot=0)), t)
+    ex, slot, t = _funded_exchange(config, directory, keys, "ab")
     seller, buyer = (Bidder(n, "f1", keys[n], config.tariff) for n in "ab")
     high = config.tariff.retail(slot) - 10_000
     (quote,) = seller.opening_orders(slot, [-300], [high])
