@@ -7,14 +7,20 @@ readings) and, where it is over the limit:
 - import: it defers EV charging of homes in that slot to later slots of the same plug-in
   window — tonight's, or this morning's before the EV leaves — that still have room by the
   day-ahead plan (never beyond the charger's power, never past departure, so every EV still gets
-  its energy); what finds no room stays;
+  its energy); then, for what is left, it holds back home batteries' charging and discharges
+  them (within their power and what they hold), and restores what it took — it charges them
+  back — in later slots whose metered flow leaves room under ``restore_below_wh``; what finds
+  no room stays;
 - export: it curtails PV of homes that export in that slot (their inverters' export limit).
 
 No home pays for it: the change the activation makes to a home's metered net
 (``Activation.correction_wh``) is an energy-transfer correction. Settlement takes the home's net
 without it (``ledger/settlement_batch.py``), so its contracts, imbalance and capacity charge are
 exactly as they would have been, and the DSO settles the corrected energy with the supplier at the
-transfer price. Pure; the caller applies the new net profiles.
+transfer price. For a battery the caller measures the correction against the battery as it
+would have run without the DSO (its own controller from the SoC it would have had), so the
+slots between the discharge and the restore are held harmless too; what is still owed at the
+day's end is the DSO's to pay. Pure; the caller applies the new net profiles and SoCs.
 """
 
 from __future__ import annotations
@@ -36,6 +42,43 @@ class ChargingWindow:
     morning_until: int = 0
 
 
+@dataclass(frozen=True)
+class BatterySlot:
+    """A home battery in the slot being metered, as the home's controller ran it (Wh).
+
+    ``soc_wh``: stored at the slot's start; ``energy_wh``: grid-side energy the controller ran
+    (+ = charging); ``owed_wh``: stored energy the DSO's earlier activations took and have not
+    restored (the SoC it would have had less the SoC it has, after this slot's run)."""
+
+    capacity_wh: int
+    max_slot_wh: int
+    efficiency: float  # one way
+    soc_wh: float
+    energy_wh: int
+    owed_wh: float = 0.0
+
+    def stored(self, energy_wh: int) -> float:
+        """Change of the stored energy (Wh) when the slot's grid-side energy is ``energy_wh``."""
+        return energy_wh * self.efficiency if energy_wh > 0 else energy_wh / self.efficiency
+
+    def lowest_wh(self) -> int:
+        """The lowest grid-side energy this slot can run: full discharge within what it holds."""
+        return -int(min(self.max_slot_wh, max(self.soc_wh, 0.0) * self.efficiency))
+
+    def highest_wh(self) -> int:
+        """The highest grid-side energy this slot can run: full charge within its room."""
+        return int(min(self.max_slot_wh,
+                       max(self.capacity_wh - self.soc_wh, 0.0) / self.efficiency))
+
+
+@dataclass
+class SlotChange:
+    """What the DSO changes in one slot: each activated home's net and battery (Wh)."""
+
+    net_wh: dict[str, int] = field(default_factory=dict)
+    battery_wh: dict[str, int] = field(default_factory=dict)  # + = more charging
+
+
 @dataclass
 class Activation:
     """What the operate phase changed: new nets, energy moved and curtailed (Wh) per home."""
@@ -44,6 +87,7 @@ class Activation:
     ev_wh: dict[str, np.ndarray]
     deferred_wh: dict[str, int] = field(default_factory=dict)
     curtailed_wh: dict[str, int] = field(default_factory=dict)
+    discharged_wh: dict[str, int] = field(default_factory=dict)
     correction_wh: dict[str, np.ndarray] = field(default_factory=dict)  # new − old net, per slot
 
     @property
@@ -58,23 +102,32 @@ class OperatePhase:
     ``ev_wh``: the planned EV charging (Wh per slot) of homes whose EV may be deferred;
     ``planned_flow_wh``: the street's day-ahead flow, against which room in later slots is judged.
     Energy deferred into a later slot ``j`` is :meth:`shift_wh` there: the caller adds it to the
-    home's consumption when slot ``j`` comes.
+    home's consumption when slot ``j`` comes. Batteries are restored only where the metered
+    flow stays within ``restore_below_wh`` (default: the limit).
     """
 
     def __init__(self, ev_wh: Mapping[str, np.ndarray], windows: Mapping[str, ChargingWindow],
-                 planned_flow_wh: np.ndarray, limit_wh: int) -> None:
+                 planned_flow_wh: np.ndarray, limit_wh: int,
+                 restore_below_wh: int | None = None) -> None:
         self.ev = {h: np.asarray(v, dtype=np.int64).copy() for h, v in ev_wh.items()}
         self.shift = {h: np.zeros(len(v), dtype=np.int64) for h, v in self.ev.items()}
         self.windows = windows
         self.expected = np.asarray(planned_flow_wh, dtype=np.int64).copy()
         self.limit = limit_wh
+        self.restore_below = limit_wh if restore_below_wh is None else restore_below_wh
         self.deferred_wh: dict[str, int] = {}
         self.curtailed_wh: dict[str, int] = {}
+        self.discharged_wh: dict[str, int] = {}  # grid-side, charging held back included
+        self.restored_wh: dict[str, int] = {}  # grid-side, charged back
 
     @property
     def activated(self) -> list[str]:
         """Homes whose net the activation changed so far."""
-        return sorted(set(self.deferred_wh) | set(self.curtailed_wh))
+        return sorted(set(self.deferred_wh) | set(self.curtailed_wh) | set(self.discharged_wh))
+
+    def holds(self, home: str) -> bool:
+        """Whether the DSO runs part of the home's schedule today (its EV or its battery)."""
+        return home in self.deferred_wh or home in self.discharged_wh
 
     def shift_wh(self, home: str, k: int) -> int:
         """EV energy deferred into slot ``k`` of ``home`` by earlier activations."""
@@ -88,47 +141,101 @@ class OperatePhase:
             self.ev[home][from_slot:] = np.asarray(ev_wh, dtype=np.int64)[from_slot:]
             self.shift[home][from_slot:] = 0
 
-    def step(self, k: int, net_wh: Mapping[str, int], pv_used_wh: Mapping[str, int]
-             ) -> dict[str, int]:
-        """Slot index ``k``: the homes' nets (deferrals into ``k`` included) and PV used; returns
-        the change the DSO makes to each activated home's net in this slot."""
-        delta: dict[str, int] = {}
+    def step(self, k: int, net_wh: Mapping[str, int], pv_used_wh: Mapping[str, int],
+             batteries: Mapping[str, BatterySlot] | None = None) -> SlotChange:
+        """Slot index ``k``: the homes' nets (deferrals into ``k`` included), PV used and the
+        batteries the DSO may run; returns what it changes in this slot."""
+        change = SlotChange()
+        delta = change.net_wh
+        batteries = batteries or {}
         limit = self.limit
         flow = int(sum(net_wh.values()))
         if flow > limit:
-            excess = flow - limit
-            for h in sorted(self.ev, key=lambda h: (-int(self.ev[h][k]), h)):
-                if excess <= 0:
-                    break
-                w, ev = self.windows[h], self.ev[h]
-                end = (w.morning_until if k < w.morning_until
-                       else w.departure if w.arrival <= k < w.departure else k)
-                for j in range(k + 1, end):
-                    if excess <= 0 or ev[k] <= 0:
-                        break
-                    room = min(limit - int(self.expected[j]), w.max_wh - int(ev[j]))
-                    move = min(room, int(ev[k]), excess)
-                    if move <= 0:
-                        continue
-                    ev[k] -= move
-                    ev[j] += move
-                    self.shift[h][j] += move
-                    self.expected[j] += move
-                    delta[h] = delta.get(h, 0) - move
-                    excess -= move
-                    self.deferred_wh[h] = self.deferred_wh.get(h, 0) + move
-        elif flow < -limit:
+            excess = self._defer_ev(k, flow - limit, delta)
+            if excess > 0:
+                self._discharge(excess, batteries, change)
+            return change
+        # room to charge back what batteries gave earlier: into an export overload first,
+        # before any PV is curtailed
+        self._restore(self.restore_below - flow, batteries, change)
+        flow += sum(delta.values())
+        if flow < -limit:
             excess = -flow - limit
-            for h in sorted(pv_used_wh, key=lambda h: (int(net_wh[h]), h)):
+            for h in sorted(pv_used_wh, key=lambda h: (int(net_wh[h]) + delta.get(h, 0), h)):
                 if excess <= 0:
                     break
-                cut = min(int(max(-net_wh[h], 0)), int(pv_used_wh[h]), excess)
+                cut = min(int(max(-(net_wh[h] + delta.get(h, 0)), 0)), int(pv_used_wh[h]),
+                          excess)
                 if cut <= 0:
                     continue
                 delta[h] = delta.get(h, 0) + cut
                 excess -= cut
                 self.curtailed_wh[h] = self.curtailed_wh.get(h, 0) + cut
-        return delta
+        return change
+
+    def _defer_ev(self, k: int, excess: int, delta: dict[str, int]) -> int:
+        """Defer EV charging out of import-overloaded slot ``k``; returns the excess left."""
+        limit = self.limit
+        for h in sorted(self.ev, key=lambda h: (-int(self.ev[h][k]), h)):
+            if excess <= 0:
+                break
+            w, ev = self.windows[h], self.ev[h]
+            end = (w.morning_until if k < w.morning_until
+                   else w.departure if w.arrival <= k < w.departure else k)
+            for j in range(k + 1, end):
+                if excess <= 0 or ev[k] <= 0:
+                    break
+                room = min(limit - int(self.expected[j]), w.max_wh - int(ev[j]))
+                move = min(room, int(ev[k]), excess)
+                if move <= 0:
+                    continue
+                ev[k] -= move
+                ev[j] += move
+                self.shift[h][j] += move
+                self.expected[j] += move
+                delta[h] = delta.get(h, 0) - move
+                excess -= move
+                self.deferred_wh[h] = self.deferred_wh.get(h, 0) + move
+        return excess
+
+    def _discharge(self, excess: int, batteries: Mapping[str, BatterySlot],
+                   change: SlotChange) -> None:
+        """Cover ``excess`` import by holding back batteries' charging, then discharging them;
+        the batteries with the most to give first."""
+        give = {h: b.energy_wh - b.lowest_wh() for h, b in batteries.items()}
+        for h in sorted(give, key=lambda h: (-give[h], h)):
+            if excess <= 0:
+                break
+            cut = min(give[h], excess)
+            if cut <= 0:
+                continue
+            change.battery_wh[h] = change.battery_wh.get(h, 0) - cut
+            change.net_wh[h] = change.net_wh.get(h, 0) - cut
+            excess -= cut
+            self.discharged_wh[h] = self.discharged_wh.get(h, 0) + cut
+
+    def _restore(self, room: int, batteries: Mapping[str, BatterySlot],
+                 change: SlotChange) -> None:
+        """Charge back what earlier activations took, within ``room`` (Wh) of import."""
+        for h in sorted(batteries):
+            b = batteries[h]
+            if room <= 0:
+                break
+            if b.owed_wh <= 0.5:
+                continue
+            # grid-side energy that stores what is owed: less discharge first, then charge
+            e, need = b.energy_wh, b.owed_wh
+            if e < 0:
+                less = min(-e, need * b.efficiency)
+                e, need = e + less, need - less / b.efficiency
+            up = int(np.floor(e + need / b.efficiency - b.energy_wh + 1e-9))
+            up = min(up, b.highest_wh() - b.energy_wh, room)
+            if up <= 0:
+                continue
+            change.battery_wh[h] = up
+            change.net_wh[h] = change.net_wh.get(h, 0) + up
+            room -= up
+            self.restored_wh[h] = self.restored_wh.get(h, 0) + up
 
 
 def operate(net_wh: Mapping[str, np.ndarray], ev_wh: Mapping[str, np.ndarray],
@@ -147,7 +254,7 @@ def operate(net_wh: Mapping[str, np.ndarray], ev_wh: Mapping[str, np.ndarray],
         now = {h: int(net[h][k]) + phase.shift_wh(h, k) for h in sorted(net)}
         change = phase.step(k, now, {h: int(v[k]) for h, v in pv_used_wh.items()})
         for h in net:
-            net[h][k] = now[h] + change.get(h, 0)
-    return Activation(net, phase.ev, dict(phase.deferred_wh), dict(phase.curtailed_wh),
+            net[h][k] = now[h] + change.net_wh.get(h, 0)
+    return Activation(net, phase.ev, dict(phase.deferred_wh), dict(phase.curtailed_wh), {},
                       {h: net[h] - np.asarray(net_wh[h], dtype=np.int64)
                        for h in phase.activated})

@@ -28,7 +28,7 @@ import numpy as np
 
 from dso.flex import FlexPurchase, procure
 from dso.intraday import IntradayPricer
-from dso.operate import ChargingWindow, OperatePhase
+from dso.operate import BatterySlot, ChargingWindow, OperatePhase
 from dso.pricing import CongestionPricer, PricingRule
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
@@ -112,6 +112,9 @@ class DayRecord:
     # real state of charge at the day's start (Wh)
     battery_wh: dict[str, np.ndarray] = field(default_factory=dict)
     soc_start_wh: dict[str, float] = field(default_factory=dict)
+    # stored energy the DSO's operate phase took from batteries and had not restored by the
+    # day's end (Wh): restored on later days, the homes' settlement corrected until then
+    battery_owed_wh: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -173,6 +176,8 @@ class Simulation:
         self.soc = {h.home_id: (h.battery.capacity_wh * h.battery.initial_soc if h.battery else 0.0)
                     for h in scenario.homes}
         self.own_soc = dict(self.soc)  # the batteries of the no-market counterfactual
+        # batteries the DSO ran today in its operate phase: the SoC each would have had without
+        self.shadow_soc: dict[str, float] = {}
         self.ev_owed = {h.home_id: 0 for h in scenario.homes}  # EV energy left to the morning
         self.carry_cap: dict[str, float] = {}  # the DSO's allotment of tomorrow morning's room
         # Each gateway has logged its own load and PV for the week before the run.
@@ -585,7 +590,8 @@ class Simulation:
                 {hid: np.rint(day["milp"][hid].ev_wh).astype(np.int64) for hid in ev_homes},
                 {hid: ChargingWindow(ev.arrival, ev.departure, ev.charger_w // 4,
                                      ev.stays_until) for hid, ev in evs.items()},
-                day["prognosis"], sc.grid.transformer_limit_wh)
+                day["prognosis"], sc.grid.transformer_limit_wh,
+                restore_below_wh=int(sc.grid.transformer_limit_wh * (1 - sc.flex_margin)))
         day["delivery"] = {
             "net": zeros(), "unactivated": zeros(), "consumption": zeros(),
             "own": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in day["own"]},
@@ -603,11 +609,12 @@ class Simulation:
             self.own_soc[hid] = self.soc[hid]
         return day["delivery"]
 
-    def _home_slot(self, index: int, hid: str, k: int, own: bool = False
+    def _home_slot(self, index: int, hid: str, k: int, own: bool = False, shadow: bool = False
                    ) -> tuple[int, int, int, int]:
         """Home ``hid`` in slot index ``k`` as its plan runs it against its real load and PV:
         (net import, consumption, PV used, EV charging), Wh, before any DSO activation.
-        ``own``: as its own optimisation at its supply contract would have run it instead."""
+        ``own``: as its own optimisation at its supply contract would have run it instead;
+        ``shadow``: with the battery the DSO ran today as it would have been without it."""
         day = self.pending[index]
         h = self.homes_by_id[hid]
         load, pv = (int(v[k]) for v in day["actual"][hid])
@@ -626,11 +633,12 @@ class Simulation:
         assets = int(np.rint(mp.ev_wh[k] + mp.heat_pump_wh[k] + mp.appliance_wh[k]))
         bat = 0
         if h.battery is not None:  # the battery holds the planned net against forecast error
-            soc = self.own_soc if own else self.soc
+            soc = self.own_soc if own else self.shadow_soc if shadow else self.soc
             floor = mp.soc_wh[k] - SOC_TOLERANCE * h.battery.capacity_wh
             bat, soc[hid] = track_plan(int(np.rint(mp.net_wh[k])), load + assets - used,
                                        h.battery, soc[hid], floor, float(mp.battery_wh[k]))
-            day["delivery"]["own_battery" if own else "battery"][hid][k] = bat
+            if not shadow:
+                day["delivery"]["own_battery" if own else "battery"][hid][k] = bat
         cap = None if own else day["export_caps"].get(hid)
         if cap is not None:  # a flex order's export cap: curtail what would exceed it
             beyond = max(-(load + assets + bat - used) - cap[k], 0)
@@ -645,12 +653,16 @@ class Simulation:
         dv = day.get("delivery") or self._start_delivery(index)
         first, phase = day["first"], dv["phase"]
         nets: dict[str, int] = {}
+        soc_start = {hid: self.soc[hid] for hid in day["milp"]
+                     if self.homes_by_id[hid].battery is not None}
         for h in sc.homes:
             hid = h.home_id
             net, cons, used, ev = self._home_slot(index, hid, k)
             if hid in day["own"]:  # the no-market counterfactual, for bills
                 dv["own"][hid][k] = self._home_slot(index, hid, k, own=True)[0]
-            dv["unactivated"][hid][k] = net
+            # the net without the DSO: where it ran the battery, as the battery would have run
+            dv["unactivated"][hid][k] = (self._home_slot(index, hid, k, shadow=True)[0]
+                                         if hid in self.shadow_soc else net)
             if phase is not None:  # EV charging deferred into this slot earlier
                 shift = phase.shift_wh(hid, k)
                 net, cons, ev = net + shift, cons + shift, ev + shift
@@ -660,12 +672,24 @@ class Simulation:
             if hid in dv["ev"]:
                 dv["ev"][hid][k] = ev
         if phase is not None:
-            for hid, change in phase.step(k, nets, {hid: int(v[k]) for hid, v in
-                                                    dv["pv_used"].items()}).items():
-                nets[hid] += change
-                if change < 0:  # EV charging deferred out of this slot
-                    dv["consumption"][hid][k] += change
-                    dv["ev"][hid][k] += change
+            batteries = {hid: self._battery_slot(hid, soc, int(dv["battery"][hid][k]))
+                         for hid, soc in soc_start.items()}
+            change = phase.step(k, nets, {hid: int(v[k]) for hid, v in dv["pv_used"].items()},
+                                batteries)
+            for hid, delta in change.net_wh.items():
+                nets[hid] += delta
+                ev_delta = delta - change.battery_wh.get(hid, 0)
+                if ev_delta < 0:  # EV charging deferred out of this slot
+                    dv["consumption"][hid][k] += ev_delta
+                    dv["ev"][hid][k] += ev_delta
+            for hid, delta in change.battery_wh.items():  # the DSO ran the battery
+                b = batteries[hid]
+                energy = b.energy_wh + delta
+                self.shadow_soc.setdefault(hid, self.soc[hid])  # where it would be without
+                self.soc[hid] = min(max(b.soc_wh + b.stored(energy), 0.0), float(b.capacity_wh))
+                dv["battery"][hid][k] = energy
+        for hid in [h for h, soc in self.shadow_soc.items() if soc - self.soc[h] <= 1.0]:
+            del self.shadow_soc[hid]  # restored: the battery is as it would have been
         dv["done"] = k + 1
         readings: list[SignedReading] = []
         for h in sc.homes:
@@ -693,6 +717,18 @@ class Simulation:
         if sc.replan_every:
             self._replan_turn(index, k)
 
+    def _held(self, phase: OperatePhase | None, hid: str) -> bool:
+        """Whether the DSO runs part of the home's schedule: its EV today, or its battery
+        until it has restored what it took."""
+        return hid in self.shadow_soc or (phase is not None and phase.holds(hid))
+
+    def _battery_slot(self, hid: str, soc_start_wh: float, energy_wh: int) -> BatterySlot:
+        """Home ``hid``'s battery in the slot being metered, for the DSO's operate phase."""
+        b = self.homes_by_id[hid].battery
+        owed = self.shadow_soc[hid] - self.soc[hid] if hid in self.shadow_soc else 0.0
+        return BatterySlot(b.capacity_wh, b.max_slot_wh, b.one_way_efficiency, soc_start_wh,
+                           energy_wh, owed)
+
     def _replan_turn(self, index: int, k: int) -> None:
         """Every ``replan_every`` slots each MILP home (in turn: 1/N of them after each slot)
         revises its forecast of the rest of the day from its own meter (node.forecast.
@@ -708,8 +744,7 @@ class Simulation:
         fees = day["fees"] if day["intraday"] is None else (
             day["intraday"].fees("import"), day["intraday"].fees("export"))
         for n, hid in enumerate(sorted(day["milp"])):
-            if (k + 1 + n) % sc.replan_every or hid in ordered or (
-                    phase is not None and hid in phase.deferred_wh):
+            if (k + 1 + n) % sc.replan_every or hid in ordered or self._held(phase, hid):
                 continue
             load_fc, pv_fc, spread = day["forecasts"][hid]
             load, pv = day["actual"][hid]  # what its own meter has seen up to now
@@ -779,8 +814,8 @@ class Simulation:
         responders = day.setdefault("responders", set())
         affected = []
         for hid in sorted(day["milp"]):
-            if phase is not None and hid in phase.deferred_wh:
-                continue  # its EV's schedule is the DSO's today
+            if self._held(phase, hid):
+                continue  # its EV's or battery's schedule is the DSO's today
             mp = day["milp"][hid]
             # a home re-plans if a new price falls on energy it plans to move that way, or a
             # price it answered before is lifted
@@ -893,7 +928,8 @@ class Simulation:
             correction_wh=corrections,
             own_net_wh=dv["own"],
             activated_wh={hid: phase.deferred_wh.get(hid, 0) + phase.curtailed_wh.get(hid, 0)
-                          for hid in activated},
+                          + phase.discharged_wh.get(hid, 0) for hid in activated},
+            battery_owed_wh={hid: soc - self.soc[hid] for hid, soc in self.shadow_soc.items()},
             ev_wh=dv["ev"],
             ev_carry_wh={hid: self.ev_owed[hid] for hid in dv["ev"]},
         ))

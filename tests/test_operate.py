@@ -1,0 +1,75 @@
+"""The DSO's operate phase running home batteries (dso/operate.py): discharged where the metered
+flow overloads, charged back where it has room, never beyond the battery's physics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dso.operate import BatterySlot, OperatePhase
+
+LIMIT = 1_000
+
+
+def battery(soc_wh: float, energy_wh: int, owed_wh: float = 0.0) -> BatterySlot:
+    """A 10 kWh battery, 2 kW (500 Wh a slot), 90 % one way, as its controller ran it."""
+    return BatterySlot(10_000, 500, 0.9, soc_wh, energy_wh, owed_wh)
+
+
+def phase() -> OperatePhase:
+    return OperatePhase({}, {}, np.zeros(8), LIMIT, restore_below_wh=900)
+
+
+def test_an_import_overload_holds_back_charging_then_discharges_the_most_able_first():
+    # flow 1,700 on 1,000: a charges 200 (can give 700), b idle (500), c nearly empty (45)
+    change = phase().step(0, {"a": 700, "b": 600, "c": 400}, {},
+                          {"a": battery(5_000, 200), "b": battery(5_000, 0),
+                           "c": battery(50, 0)})
+    assert change.battery_wh == {"a": -700}  # from +200 Wh charging to −500 Wh: full power
+    assert change.net_wh == {"a": -700}
+    change = phase().step(0, {"a": 900, "b": 900, "c": 400}, {},
+                          {"a": battery(5_000, 200), "b": battery(5_000, 0),
+                           "c": battery(50, 0)})
+    assert change.battery_wh == {"a": -700, "b": -500}  # 1,200 over: b gives its 500
+    assert sum(change.net_wh.values()) == -1_200
+
+
+def test_a_battery_never_gives_more_than_it_holds_and_what_is_left_stays():
+    # 2,000 over; the only battery holds 100 Wh: 90 Wh on the grid side, at most
+    ph = phase()
+    change = ph.step(0, {"a": 3_000}, {}, {"a": battery(100, 0)})
+    assert change.battery_wh == {"a": -90}
+    assert ph.discharged_wh == {"a": 90} and ph.holds("a") and ph.activated == ["a"]
+    b = battery(100, 0)
+    assert b.soc_wh + b.stored(-90) >= -1e-9  # never below empty
+
+
+def test_what_was_taken_is_charged_back_only_within_the_room_left():
+    ph = phase()
+    # owed 450 Wh stored: 500 Wh on the grid side (90 %), the slot has 300 Wh of room under 900
+    change = ph.step(1, {"a": 300, "b": 300}, {}, {"a": battery(4_000, 0, owed_wh=450)})
+    assert change.battery_wh == {"a": 300} and change.net_wh == {"a": 300}
+    # next slot, plenty of room: the rest, (450 − 270) / 0.9 = 200 Wh
+    change = ph.step(2, {"a": 0, "b": 0}, {}, {"a": battery(4_270, 0, owed_wh=180)})
+    assert change.battery_wh == {"a": 200}
+    assert ph.restored_wh == {"a": 500}
+    # an overloaded slot is never one to charge back in (it discharges again) …
+    change = ph.step(3, {"a": 1_200}, {}, {"a": battery(4_000, 0, owed_wh=450)})
+    assert change.battery_wh == {"a": -200}
+    # … nor one whose flow is over the restore ceiling
+    assert ph.step(4, {"a": 950}, {}, {"a": battery(4_000, 0, owed_wh=450)}).battery_wh == {}
+
+
+def test_charging_back_a_discharging_battery_first_lets_it_discharge_less():
+    # the controller discharges 300 Wh (333 stored); owed 90 stored: 81 Wh less discharge
+    change = phase().step(1, {"a": 0}, {}, {"a": battery(4_000, -300, owed_wh=90)})
+    assert change.battery_wh == {"a": 81}
+
+
+def test_an_export_overload_charges_batteries_back_before_curtailing_pv():
+    ph = phase()
+    # street exports 1,400 on 1,000; a owes 180 stored → charges 200 Wh; 200 Wh PV curtailed
+    change = ph.step(4, {"a": -700, "b": -700}, {"a": 700, "b": 700},
+                     {"a": battery(4_000, 0, owed_wh=180)})
+    assert change.battery_wh == {"a": 200}
+    assert ph.curtailed_wh == {"b": 200}  # the biggest exporter after the charge
+    assert -1_400 + sum(change.net_wh.values()) == -LIMIT
