@@ -212,6 +212,11 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "operate_activated_homes": len({h for d in result.days for h in d.activated_wh}),
             "operate_activated_kwh": sum(w for d in result.days for w in d.activated_wh.values())
             / 1000,
+            "operate_battery_discharged_kwh": sum(
+                w for d in result.days for w in d.battery_discharged_wh.values()) / 1000,
+            # stored energy the DSO took from batteries and had not charged back by the end
+            "operate_battery_owed_kwh": (sum(result.days[-1].battery_owed_wh.values()) / 1000
+                                         if result.days else 0.0),
             "operate_corrections_paid_by_dso_eur": corrections / UEUR_PER_EUR,
             "dso_cost_eur": (sum(flex_income.values()) + corrections) / UEUR_PER_EUR,
             "journal_hash": result.exchange.journal.head,

@@ -115,6 +115,7 @@ class DayRecord:
     # stored energy the DSO's operate phase took from batteries and had not restored by the
     # day's end (Wh): restored on later days, the homes' settlement corrected until then
     battery_owed_wh: dict[str, float] = field(default_factory=dict)
+    battery_discharged_wh: dict[str, int] = field(default_factory=dict)  # by the DSO, grid side
 
 
 @dataclass
@@ -673,7 +674,7 @@ class Simulation:
                 dv["ev"][hid][k] = ev
         if phase is not None:
             batteries = {hid: self._battery_slot(hid, soc, int(dv["battery"][hid][k]))
-                         for hid, soc in soc_start.items()}
+                         for hid, soc in soc_start.items()} if sc.dso_runs_batteries else {}
             change = phase.step(k, nets, {hid: int(v[k]) for hid, v in dv["pv_used"].items()},
                                 batteries)
             for hid, delta in change.net_wh.items():
@@ -930,6 +931,7 @@ class Simulation:
             activated_wh={hid: phase.deferred_wh.get(hid, 0) + phase.curtailed_wh.get(hid, 0)
                           + phase.discharged_wh.get(hid, 0) for hid in activated},
             battery_owed_wh={hid: soc - self.soc[hid] for hid, soc in self.shadow_soc.items()},
+            battery_discharged_wh={} if phase is None else dict(phase.discharged_wh),
             ev_wh=dv["ev"],
             ev_carry_wh={hid: self.ev_owed[hid] for hid in dv["ev"]},
         ))

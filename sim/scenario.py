@@ -54,6 +54,9 @@ class Scenario:
     # charging and curtails PV slot by slot (dso/operate.py), settled as energy-transfer
     # corrections (USEF's last resort before switching homes off)
     dso_operates: bool = True
+    # … and, there, also runs home batteries (MILP homes): discharges them where import still
+    # overloads and charges back what it took where the flow has room
+    dso_runs_batteries: bool = True
     # with prices: as verified readings arrive, the DSO re-posts the later slots' prices
     # (dso/intraday.py) and MILP homes re-plan the rest of their day
     intraday_prices: bool = True

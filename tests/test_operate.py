@@ -73,3 +73,50 @@ def test_an_export_overload_charges_batteries_back_before_curtailing_pv():
     assert change.battery_wh == {"a": 200}
     assert ph.curtailed_wh == {"b": 200}  # the biggest exporter after the charge
     assert -1_400 + sum(change.net_wh.values()) == -LIMIT
+
+
+def test_a_simulated_street_whose_dso_runs_batteries_in_operation():
+    """2030-green-high, 16 homes on 18 kVA for 2 days, no day-ahead prices: the operate phase
+    alone. Running the batteries too leaves fewer overloaded import slots (measured: 30 → 12),
+    keeps every battery within its physics, settles each activated home on the battery as it
+    would have run, and reports what is still owed at the end."""
+    from sim.kpi import check_invariants, summarise
+    from sim.profiles import synthetic_profiles
+    from sim.runner import run_simulation
+    from sim.scenario import preset_scenario
+
+    def run(batteries: bool):
+        sc = preset_scenario("2030-green-high", homes=16, days=2, seed=3, transformer_kva=18.0)
+        sc.validation_rounds = 0
+        sc.dso_runs_batteries = batteries
+        return run_simulation(sc, synthetic_profiles(3))
+
+    def overloaded_imports(result) -> int:
+        limit = result.scenario.grid.transformer_limit_wh
+        return sum(int((d.transformer_flow_wh > limit).sum()) for d in result.days)
+
+    without, with_batteries = run(False), run(True)
+    assert all(not d.battery_discharged_wh for d in without.days)
+    assert overloaded_imports(with_batteries) < overloaded_imports(without) / 2
+    assert check_invariants(with_batteries, audit_replay=True).all_hold()
+    discharged = {h for d in with_batteries.days for h in d.battery_discharged_wh}
+    assert len(discharged) >= 3
+    homes = {h.home_id: h for h in with_batteries.scenario.homes}
+    for d in with_batteries.days:
+        for hid, ran in d.battery_wh.items():  # the SoC the batteries really ran through
+            b = homes[hid].battery
+            eta = b.one_way_efficiency
+            soc = d.soc_start_wh[hid] + np.cumsum(np.where(ran > 0, ran * eta, ran / eta))
+            assert soc.min() >= -1e-6 and soc.max() <= b.capacity_wh + 1e-6
+            assert np.abs(ran).max() <= b.max_slot_wh
+        for hid in d.battery_discharged_wh:  # settled on the net without the DSO
+            assert hid in d.correction_wh and d.correction_wh[hid].any()
+            assert np.array_equal(d.correction_wh[hid],
+                                  d.actual_net_wh[hid] - d.unactivated_net_wh[hid])
+    summary = summarise(with_batteries, audit_replay=False)
+    assert summary["bills"]["homes_worse_off"] == 0
+    assert summary["market"]["operate_battery_discharged_kwh"] * 1000 == sum(
+        w for d in with_batteries.days for w in d.battery_discharged_wh.values())
+    owed = with_batteries.days[-1].battery_owed_wh  # measured: one home, 1.0 kWh
+    assert all(w > 1.0 for w in owed.values())
+    assert summary["market"]["operate_battery_owed_kwh"] == sum(owed.values()) / 1000
