@@ -60,7 +60,9 @@ def bring_up(scenario: Scenario, parts: Participants,
     client.fund_escrow(aggregator, credits)
     minted = sum(credits.values())
     dso = Sender(w3, parts.accounts[DSO])
-    if scenario.dso_buys_flexibility:  # the DSO's budget for flexibility, as tokens it holds
+    # the DSO's budget for flexibility, as tokens it holds (pricing, it pays for the morning
+    # room it allots to overnight EVs: sim/runner.py)
+    if scenario.dso_buys_flexibility or scenario.validation_rounds:
         client.mint(aggregator, dso.address, scenario.dso_flex_budget_ueur)
         minted += scenario.dso_flex_budget_ueur
     return ChainContext(client, aggregator, operator, minted, dso)

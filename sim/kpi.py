@@ -22,13 +22,16 @@ def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True)
     load and PV; a rule-planned home's self-consumption), without the DSO's operate-phase
     activation. ``with_fees=False``: at the supplier's prices alone, without the network's
     charges — congestion fees and capacity charge (the street's cost, for welfare: both are
-    transfers to the DSO)."""
+    transfers to the DSO). The DSO's payment for the morning room it allots (a cap on the EV
+    energy left to the morning, the capped plan is the baseline's too) is counted as in the
+    market."""
     tariff = result.scenario.tariff
     exchange = result.exchange.exchange
     zone = result.participants.zones[home_id]
     upstream = exchange.config.topology.upstream
     total = 0
     for day in result.days:
+        total -= day.allotment_ueur.get(home_id, 0)
         net_day = day.own_net_wh.get(home_id)
         if net_day is None:
             net_day = day.unactivated_net_wh.get(home_id, day.actual_net_wh[home_id])

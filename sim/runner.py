@@ -116,6 +116,9 @@ class DayRecord:
     # day's end (Wh): restored on later days, the homes' settlement corrected until then
     battery_owed_wh: dict[str, float] = field(default_factory=dict)
     battery_discharged_wh: dict[str, int] = field(default_factory=dict)  # by the DSO, grid side
+    # what the DSO paid homes for capping the EV energy they leave to tomorrow morning (µ€):
+    # part of ``flex_orders``; the DSO's, market or not, so the no-market bill counts it too
+    allotment_ueur: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -311,10 +314,16 @@ class Simulation:
                 return sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
 
             export_caps: dict[str, np.ndarray] = {}
-            if sc.dso_buys_flexibility:
-                allotted: list[FlexPurchase] = []
+            allotted: list[FlexPurchase] = []
+            if sc.dso_buys_flexibility or sc.validation_rounds:
+                # tomorrow morning's room for tonight's EV top-ups: no price of today's moves
+                # energy the EVs must have by 07:00, so the DSO allots it, paying for the cap
                 prognosis = self._allot_morning(first, day, prognosis, plans, milp_plans,
                                                 forecasts, starts, allotted)
+                # the allotment is the DSO's, market or not: the no-market baseline has the
+                # capped plan too, and its payment (DayRecord.allotment_ueur)
+                own.update({o.home: milp_plans[o.home] for o in allotted})
+            if sc.dso_buys_flexibility:
                 flex = self._buy_flexibility(first, day, prognosis, plans, milp_plans,
                                              forecasts, starts)
                 # in the slots requested for export, an ordered home's inverter holds its
@@ -342,7 +351,7 @@ class Simulation:
                                                    validation.export_price)
                 fees = (validation.import_price, validation.export_price)
                 self.result.validation_rounds.append(validation.overloaded_per_round)
-            flex_orders = allotted + flex.orders if sc.dso_buys_flexibility else []
+            flex_orders = allotted + (flex.orders if sc.dso_buys_flexibility else [])
         else:  # no home plans with the MILP: prices, or (buying flexibility) the operate phase
             postings = ([] if sc.dso_buys_flexibility or not sc.validation_rounds
                         else self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh))
@@ -374,6 +383,7 @@ class Simulation:
             "local_price": (self.local_price[first].tolist() if first in self.local_price
                             else None),
             "flex_orders": flex_orders, "export_caps": export_caps,
+            "allotment": {o.home: o.price_ueur for o in allotted} if milp_plans else {},
             "postings": postings, "fees": fees, "load_mae": float(np.mean(load_err)),
             "pv_mae": float(np.mean(pv_err)),
         }
@@ -932,6 +942,7 @@ class Simulation:
                           + phase.discharged_wh.get(hid, 0) for hid in activated},
             battery_owed_wh={hid: soc - self.soc[hid] for hid, soc in self.shadow_soc.items()},
             battery_discharged_wh={} if phase is None else dict(phase.discharged_wh),
+            allotment_ueur=day["allotment"],
             ev_wh=dv["ev"],
             ev_carry_wh={hid: self.ev_owed[hid] for hid in dv["ev"]},
         ))

@@ -43,4 +43,8 @@ def test_a_settled_day_on_anvil(anvil_url):
         assert client.escrow_of(addr[entry.participant]) == expected
     assert {e.participant: e.delta_ueur for e in day.settlement.batch.entries}["dso"] == -sum(
         day.settlement.correction_ueur.values())
-    assert client.balance_of(addr["dso"]) == day.settlement.batch.fees_ueur
+    # the DSO's wallet: its flexibility budget (pricing, it pays for the morning room it
+    # allots to overnight EVs), the fees, less what it paid for flexibility
+    paid = sum(o.price_ueur for o in day.flex_orders)
+    assert client.balance_of(addr["dso"]) == (sc.dso_flex_budget_ueur
+                                              + day.settlement.batch.fees_ueur - paid)
