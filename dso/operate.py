@@ -11,7 +11,10 @@ readings) and, where it is over the limit:
   them (within their power and what they hold), and restores what it took — it charges them
   back — in later slots whose metered flow leaves room under ``restore_below_wh``; what finds
   no room stays;
-- export: it curtails PV of homes that export in that slot (their inverters' export limit).
+- room (metered flow under ``restore_below_wh``): after charging batteries back, it brings
+  forward EV charging that the plan expects in later slots of the window over that ceiling;
+- export: it charges batteries back and brings EV charging forward first, then curtails PV of
+  homes that export in that slot (their inverters' export limit).
 
 No home pays for it: the change the activation makes to a home's metered net
 (``Activation.correction_wh``) is an energy-transfer correction. Settlement takes the home's net
@@ -77,6 +80,7 @@ class SlotChange:
 
     net_wh: dict[str, int] = field(default_factory=dict)
     battery_wh: dict[str, int] = field(default_factory=dict)  # + = more charging
+    ev_wh: dict[str, int] = field(default_factory=dict)  # − deferred, + brought forward
 
 
 @dataclass
@@ -119,15 +123,18 @@ class OperatePhase:
         self.curtailed_wh: dict[str, int] = {}
         self.discharged_wh: dict[str, int] = {}  # grid-side, charging held back included
         self.restored_wh: dict[str, int] = {}  # grid-side, charged back
+        self.advanced_wh: dict[str, int] = {}  # EV charging brought forward
 
     @property
     def activated(self) -> list[str]:
         """Homes whose net the activation changed so far."""
-        return sorted(set(self.deferred_wh) | set(self.curtailed_wh) | set(self.discharged_wh))
+        return sorted(set(self.deferred_wh) | set(self.curtailed_wh) | set(self.discharged_wh)
+                      | set(self.advanced_wh))
 
     def holds(self, home: str) -> bool:
         """Whether the DSO runs part of the home's schedule today (its EV or its battery)."""
-        return home in self.deferred_wh or home in self.discharged_wh
+        return (home in self.deferred_wh or home in self.discharged_wh
+                or home in self.advanced_wh)
 
     def shift_wh(self, home: str, k: int) -> int:
         """EV energy deferred into slot ``k`` of ``home`` by earlier activations."""
@@ -151,7 +158,7 @@ class OperatePhase:
         limit = self.limit
         flow = int(sum(net_wh.values()))
         if flow > limit:
-            excess = self._defer_ev(k, flow - limit, delta)
+            excess = self._defer_ev(k, flow - limit, change)
             if excess > 0:
                 self._discharge(excess, batteries, change)
             return change
@@ -159,6 +166,8 @@ class OperatePhase:
         # before any PV is curtailed
         self._restore(self.restore_below - flow, batteries, change)
         flow += sum(delta.values())
+        if flow <= self.restore_below:
+            flow += self._advance_ev(k, self.restore_below - flow, change)
         if flow < -limit:
             excess = -flow - limit
             for h in sorted(pv_used_wh, key=lambda h: (int(net_wh[h]) + delta.get(h, 0), h)):
@@ -173,9 +182,9 @@ class OperatePhase:
                 self.curtailed_wh[h] = self.curtailed_wh.get(h, 0) + cut
         return change
 
-    def _defer_ev(self, k: int, excess: int, delta: dict[str, int]) -> int:
-        """Defer EV charging out of import-overloaded slot ``k``; returns the excess left."""
-        limit = self.limit
+    def _defer_ev(self, k: int, excess: int, change: SlotChange) -> int:
+        """Defer EV charging out of import-overloaded slot ``k`` into later room of its window
+        (expected flow under the limit); returns the excess left."""
         for h in sorted(self.ev, key=lambda h: (-int(self.ev[h][k]), h)):
             if excess <= 0:
                 break
@@ -185,7 +194,7 @@ class OperatePhase:
             for j in range(k + 1, end):
                 if excess <= 0 or ev[k] <= 0:
                     break
-                room = min(limit - int(self.expected[j]), w.max_wh - int(ev[j]))
+                room = min(self.limit - int(self.expected[j]), w.max_wh - int(ev[j]))
                 move = min(room, int(ev[k]), excess)
                 if move <= 0:
                     continue
@@ -193,10 +202,38 @@ class OperatePhase:
                 ev[j] += move
                 self.shift[h][j] += move
                 self.expected[j] += move
-                delta[h] = delta.get(h, 0) - move
+                change.net_wh[h] = change.net_wh.get(h, 0) - move
+                change.ev_wh[h] = change.ev_wh.get(h, 0) - move
                 excess -= move
                 self.deferred_wh[h] = self.deferred_wh.get(h, 0) + move
         return excess
+
+    def _advance_ev(self, k: int, room: int, change: SlotChange) -> int:
+        """Charge EVs now, within ``room`` (Wh), what they plan to charge in later slots of
+        their window that the plan expects over ``restore_below_wh``: energy the DSO need not
+        defer or discharge for when those come. Returns the energy advanced."""
+        advanced = 0
+        for h in sorted(self.ev):
+            w, ev = self.windows[h], self.ev[h]
+            end = (w.morning_until if k < w.morning_until
+                   else w.departure if w.arrival <= k < w.departure else k)
+            for j in range(k + 1, end):
+                if room <= 0:
+                    return advanced
+                over = int(self.expected[j]) - self.restore_below
+                move = min(room, over, int(ev[j]), w.max_wh - int(ev[k]))
+                if move <= 0:
+                    continue
+                ev[k] += move
+                ev[j] -= move
+                self.shift[h][j] -= move
+                self.expected[j] -= move
+                change.net_wh[h] = change.net_wh.get(h, 0) + move
+                change.ev_wh[h] = change.ev_wh.get(h, 0) + move
+                room -= move
+                advanced += move
+                self.advanced_wh[h] = self.advanced_wh.get(h, 0) + move
+        return advanced
 
     def _discharge(self, excess: int, batteries: Mapping[str, BatterySlot],
                    change: SlotChange) -> None:

@@ -8,9 +8,10 @@ reality (day D+1 is planned while day D trades). Per simulated day D, in virtual
   each slot  one minute before its gate, homes cancel what is left and send the remainder at
              their reservation price (it fills with neighbours or the supplier).
   slot end   +30 s: delivery — the homes' real load and PV against their plans' schedules;
-             where the flow still overloads, the DSO's operate phase defers EV charging or
-             curtails PV; the meters' registers give each gateway's oracle its signed,
-             hash-chained reading, which the gateway sends (with any not yet acknowledged) and
+             where the flow still overloads, the DSO's operate phase defers EV charging, runs
+             batteries (discharges them, charges them back where there is room) or curtails
+             PV; the meters' registers give each gateway's oracle its signed, hash-chained
+             reading, which the gateway sends (with any not yet acknowledged) and
              the verifier checks; with prices, the DSO re-posts the later slots' prices from the
              readings so far and a seeded third of the MILP homes they touch re-plan the rest
              of their day.
@@ -689,10 +690,9 @@ class Simulation:
                                 batteries)
             for hid, delta in change.net_wh.items():
                 nets[hid] += delta
-                ev_delta = delta - change.battery_wh.get(hid, 0)
-                if ev_delta < 0:  # EV charging deferred out of this slot
-                    dv["consumption"][hid][k] += ev_delta
-                    dv["ev"][hid][k] += ev_delta
+            for hid, delta in change.ev_wh.items():  # EV charging deferred or brought forward
+                dv["consumption"][hid][k] += delta
+                dv["ev"][hid][k] += delta
             for hid, delta in change.battery_wh.items():  # the DSO ran the battery
                 b = batteries[hid]
                 energy = b.energy_wh + delta
@@ -939,7 +939,8 @@ class Simulation:
             correction_wh=corrections,
             own_net_wh=dv["own"],
             activated_wh={hid: phase.deferred_wh.get(hid, 0) + phase.curtailed_wh.get(hid, 0)
-                          + phase.discharged_wh.get(hid, 0) for hid in activated},
+                          + phase.discharged_wh.get(hid, 0) + phase.advanced_wh.get(hid, 0)
+                          for hid in activated},
             battery_owed_wh={hid: soc - self.soc[hid] for hid, soc in self.shadow_soc.items()},
             battery_discharged_wh={} if phase is None else dict(phase.discharged_wh),
             allotment_ueur=day["allotment"],

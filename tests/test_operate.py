@@ -120,3 +120,23 @@ def test_a_simulated_street_whose_dso_runs_batteries_in_operation():
     owed = with_batteries.days[-1].battery_owed_wh  # measured: one home, 1.0 kWh
     assert all(w > 1.0 for w in owed.values())
     assert summary["market"]["operate_battery_owed_kwh"] == sum(owed.values()) / 1000
+
+
+def test_ev_charging_the_plan_expects_over_the_ceiling_is_brought_forward_into_room():
+    from dso.operate import ChargingWindow
+
+    # the EV plans 800 Wh in slot 2, where the street is expected at 1,300 on 1,000
+    ev = np.array([0, 0, 800, 0, 0, 0, 0, 0])
+    expected = np.array([300, 300, 1_300, 300, 300, 300, 300, 300])
+    ph = OperatePhase({"a": ev}, {"a": ChargingWindow(0, 6, 900)}, expected, LIMIT,
+                      restore_below_wh=900)
+    change = ph.step(0, {"a": 150, "b": 150}, {})
+    assert change.ev_wh == {"a": 400} and change.net_wh == {"a": 400}  # down to the ceiling
+    assert ph.shift_wh("a", 2) == -400  # the runner takes it off slot 2's charging
+    assert ph.ev["a"].tolist() == [400, 0, 400, 0, 0, 0, 0, 0]  # the same energy, earlier
+    assert ph.advanced_wh == {"a": 400} and ph.holds("a")
+    assert ph.step(1, {"a": 150, "b": 150}, {}).ev_wh == {}  # nothing more to bring forward
+    # never beyond the room the slot's metered flow leaves
+    ph = OperatePhase({"a": ev}, {"a": ChargingWindow(0, 6, 900)}, expected, LIMIT,
+                      restore_below_wh=900)
+    assert ph.step(0, {"a": 400, "b": 400}, {}).ev_wh == {"a": 100}
