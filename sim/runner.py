@@ -880,7 +880,10 @@ class Simulation:
                     self.indoor[h.home_id] = float(mp.indoor_c[-1])
             self.history[h.home_id] = [*self.history[h.home_id][1:], day["actual"][h.home_id]]
         phase = dv["phase"]
-        activated = [] if phase is None else phase.activated
+        # the homes the DSO activated today, and those whose battery it still owes from before
+        activated = sorted(set([] if phase is None else phase.activated) | {
+            hid for hid in dv["unactivated"]
+            if not np.array_equal(dv["unactivated"][hid], actual_net[hid])})
         unactivated = {hid: dv["unactivated"][hid] for hid in activated}
         corrections = {hid: actual_net[hid] - unactivated[hid] for hid in activated}
         flow = sc.grid.transformer_flow_wh(actual_net)
@@ -940,7 +943,7 @@ class Simulation:
             own_net_wh=dv["own"],
             activated_wh={hid: phase.deferred_wh.get(hid, 0) + phase.curtailed_wh.get(hid, 0)
                           + phase.discharged_wh.get(hid, 0) + phase.advanced_wh.get(hid, 0)
-                          for hid in activated},
+                          for hid in ([] if phase is None else phase.activated)},
             battery_owed_wh={hid: soc - self.soc[hid] for hid, soc in self.shadow_soc.items()},
             battery_discharged_wh={} if phase is None else dict(phase.discharged_wh),
             allotment_ueur=day["allotment"],

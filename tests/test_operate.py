@@ -109,10 +109,13 @@ def test_a_simulated_street_whose_dso_runs_batteries_in_operation():
             soc = d.soc_start_wh[hid] + np.cumsum(np.where(ran > 0, ran * eta, ran / eta))
             assert soc.min() >= -1e-6 and soc.max() <= b.capacity_wh + 1e-6
             assert np.abs(ran).max() <= b.max_slot_wh
-        for hid in d.battery_discharged_wh:  # settled on the net without the DSO
+        for hid in d.battery_discharged_wh:
             assert hid in d.correction_wh and d.correction_wh[hid].any()
+        for hid in d.correction_wh:  # settled on the net without the DSO
             assert np.array_equal(d.correction_wh[hid],
                                   d.actual_net_wh[hid] - d.unactivated_net_wh[hid])
+        # every home the DSO ran — today, or a battery it still owed at midnight — is corrected
+        assert set(d.activated_wh) <= set(d.correction_wh)
     summary = summarise(with_batteries, audit_replay=False)
     assert summary["bills"]["homes_worse_off"] == 0
     assert summary["market"]["operate_battery_discharged_kwh"] * 1000 == sum(
