@@ -11,8 +11,13 @@ prices
     fees and capacity charges: transfers),
     plus what the DSO paid the supplier for its operate-phase corrections (energy curtailed);
   * centralised: one LP over all homes with the same transformer limit (`plan_community`), on the
-    same day's actual load and PV (perfect foresight: the market has forecasts).
-welfare_gain_ratio = (no market − market) / (no market − centralised). Individual rationality:
+    same day's actual load and PV (perfect foresight: the market has forecasts);
+  * centralised on the same forecasts: the same LP on the day-ahead forecasts the homes make
+    (each its own last week), its plan then delivered against the real load and PV, each
+    battery run by the homes' controller (node.control.track_plan) holding the planned net —
+    the optimum a coordinator with the homes' own information reaches.
+welfare_gain_ratio = (no market − market) / (no market − centralised); beside it,
+welfare_gain_ratio_same_forecasts with the second centralised cost. Individual rationality:
 homes whose market bill is higher than their no-market bill. Allocative efficiency per slot
 (`sim.kpi.slot_efficiency`): the share of the local matching possible between the homes'
 positions that the CDA achieved, over the slots with both buyers and sellers.
@@ -33,8 +38,10 @@ import time
 
 import numpy as np
 
+from node.control import track_plan
+from node.forecast import same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
-from protocol.units import SLOTS_PER_DAY
+from protocol.units import SLOTS_PER_DAY, value_ueur
 from sim.kpi import no_market_bill_ueur, summarise
 from sim.presets import PRESETS
 from sim.profiles import simbench_profiles
@@ -43,6 +50,44 @@ from sim.scenario import default_scenario, home_day_wh, outdoor_temperature_c, p
 
 PRESET_HOMES = 60  # each preset on the first 60 homes of the default grid …
 PRESET_KVA = 120.0  # … under a transformer of their size
+HISTORY_DAYS = 7  # the homes forecast from their last week (sim/runner.py)
+
+
+def flow_cost_ueur(flow_wh: np.ndarray, buy: np.ndarray, sell: np.ndarray) -> float:
+    """The street's cost at the supplier's prices (µ€) of a transformer flow (Wh per slot)."""
+    return float(sum(value_ueur(round(f), int(b)) if f > 0
+                     else -value_ueur(round(-f), int(c))
+                     for f, b, c in zip(flow_wh, buy, sell, strict=True)))
+
+
+def centralised_on_forecasts(sc, profiles, inputs, buy, sell) -> float:
+    """The centralised plan made on the homes' day-ahead forecasts, delivered against the real
+    load and PV with each battery holding its planned net (µ€, EV carry priced as planned)."""
+    forecasts = []
+    for h, (_, _, assets, soc, indoor) in zip(sc.homes, inputs, strict=True):
+        past = [home_day_wh(h, profiles, sc.start_day - k) for k in range(HISTORY_DAYS, 0, -1)]
+        load_fc = same_slot_mean(np.stack([d[0] for d in past]))
+        pv_fc = same_slot_mean(np.stack([d[1] for d in past]))
+        forecasts.append((load_fc, pv_fc, assets, soc, indoor))
+    plan = plan_community(forecasts, buy, sell, sc.grid.transformer_limit_wh,
+                          outdoor_temperature_c(sc.start_day))
+    carry = plan.cost_ueur - flow_cost_ueur(plan.flow_wh, buy, sell)  # EV energy left to 07:00
+    flow = np.zeros(len(buy))
+    for i, (h, (load, pv, _, soc, _)) in enumerate(zip(sc.homes, inputs, strict=True)):
+        load_fc, pv_fc = forecasts[i][0], forecasts[i][1]
+        net, bat_plan, soc_plan = plan.net_wh[i], plan.battery_wh[i], plan.soc_wh[i]
+        pv_plan = plan.pv_used_wh[i]
+        bat_plan = np.zeros(len(buy)) if bat_plan is None else bat_plan
+        assets_wh = net - bat_plan - load_fc + pv_plan  # EV, heat pump, appliances as planned
+        for t in range(len(buy)):
+            used = pv[t] if pv_plan[t] >= pv_fc[t] - 0.5 else min(pv[t], pv_plan[t])
+            other = load[t] + assets_wh[t] - used
+            if h.battery is not None:
+                e, soc = track_plan(int(np.rint(net[t])), int(np.rint(other)), h.battery, soc,
+                                    float(soc_plan[t]), float(bat_plan[t]))
+                other += e
+            flow[t] += other
+    return flow_cost_ueur(flow, buy, sell) + carry
 
 
 def measure(sc, profiles) -> dict:
@@ -78,8 +123,9 @@ def measure(sc, profiles) -> dict:
         central = plan_community(inputs, buy, sell, sc.grid.transformer_limit_wh,
                                  outdoor_temperature_c(sc.start_day)).cost_ueur
         feasible = True
+        same_info = centralised_on_forecasts(sc, profiles, inputs, buy, sell)
     except PlanInfeasible:  # the day cannot be served within the rating at all
-        central, feasible = float("nan"), False
+        central, same_info, feasible = float("nan"), float("nan"), False
     savings = np.array([b["saving_eur"] for b in summary["bills"]["per_home"].values()])
     gain_market = no_market - market
     gain_central = no_market - central
@@ -90,6 +136,9 @@ def measure(sc, profiles) -> dict:
         "centralised_eur": round(central / 1e6, 2) if feasible else None,
         "welfare_gain_ratio": round(gain_market / gain_central, 3) if feasible and gain_central
         else None,
+        "centralised_same_forecasts_eur": round(same_info / 1e6, 2) if feasible else None,
+        "welfare_gain_ratio_same_forecasts": round(gain_market / (no_market - same_info), 3)
+        if feasible and no_market != same_info else None,
         "homes_worse_off": int((savings < 0).sum()),
         "efficiency_mean": round(summary["market"]["slot_efficiency_mean"], 4),
         "efficiency_min": round(summary["market"]["slot_efficiency_min"], 4),
@@ -99,11 +148,11 @@ def measure(sc, profiles) -> dict:
     }
 
 
-def overall(results: list[dict]) -> float:
+def overall(results: list[dict], central: str = "centralised_eur") -> float:
     """The pooled ratio: Σ market gains ÷ Σ centralised gains over the scenarios."""
-    ok = [r for r in results if r["centralised_eur"] is not None]
+    ok = [r for r in results if r[central] is not None]
     gain = sum(r["no_market_eur"] - r["market_eur"] for r in ok)
-    best = sum(r["no_market_eur"] - r["centralised_eur"] for r in ok)
+    best = sum(r["no_market_eur"] - r[central] for r in ok)
     return round(gain / best, 3) if best else float("nan")
 
 
@@ -129,6 +178,7 @@ def main() -> None:
         "homes_worse_off": sum(r["homes_worse_off"] for r in scored),
         "welfare_gain_ratio_default": default["welfare_gain_ratio"],
         "welfare_gain_ratio_presets": overall(list(presets.values())),
+        "welfare_gain_ratio_same_forecasts": overall(scored, "centralised_same_forecasts_eur"),
         "welfare_gain_ratio_min": min(r["welfare_gain_ratio"] for r in scored
                                       if r["welfare_gain_ratio"] is not None),
         "efficiency_min": min(r["efficiency_min"] for r in scored),

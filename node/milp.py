@@ -435,6 +435,12 @@ class CommunityOptimum:
 
     cost_ueur: float
     flow_wh: np.ndarray  # + = import through the transformer
+    # per home, in the order given: planned net import, battery (grid side, + = charging; None
+    # without one), its SoC at each slot's end, and PV used (Wh per slot)
+    net_wh: list[np.ndarray] = field(default_factory=list)
+    battery_wh: list[np.ndarray | None] = field(default_factory=list)
+    soc_wh: list[np.ndarray | None] = field(default_factory=list)
+    pv_used_wh: list[np.ndarray] = field(default_factory=list)
 
 
 def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float | None,
@@ -473,7 +479,13 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
                integrality=np.zeros(V.n))  # binaries relaxed: an upper bound on welfare
     if res.x is None:
         raise PlanInfeasible(f"no feasible community plan: {res.message}")
-    return CommunityOptimum(float(res.fun), res.x[f_in] - res.x[f_out])
+    x = res.x
+    return CommunityOptimum(
+        float(res.fun), x[f_in] - x[f_out],
+        [x[h.imp] - x[h.exp] for h, _ in added],
+        [x[h.ch] - x[h.dis] if len(h.ch) else None for h, _ in added],
+        [x[h.soc] if len(h.soc) else None for h, _ in added],
+        [x[h.pv_used] for h, _ in added])
 
 
 def plan_cost_ueur(mp: MilpPlan, tariff: Tariff, first_slot: int) -> int:
