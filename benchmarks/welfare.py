@@ -14,8 +14,10 @@ prices
     same day's actual load and PV (perfect foresight: the market has forecasts);
   * centralised on the same forecasts: the same LP on the day-ahead forecasts the homes make
     (each its own last week), its plan then delivered against the real load and PV, each
-    battery run by the homes' controller (node.control.track_plan) holding the planned net —
-    the optimum a coordinator with the homes' own information reaches.
+    battery run by the homes' controller (node.control.track_plan) holding the planned net,
+    export beyond the rating curtailed as the DSO's operate phase does for the market (import
+    beyond it counted in ``centralised_same_forecasts_import_overloads``) — the optimum a
+    coordinator with the homes' own information reaches.
 welfare_gain_ratio = (no market − market) / (no market − centralised); beside it,
 welfare_gain_ratio_same_forecasts with the second centralised cost. Individual rationality:
 homes whose market bill is higher than their no-market bill. Allocative efficiency per slot
@@ -60,9 +62,10 @@ def flow_cost_ueur(flow_wh: np.ndarray, buy: np.ndarray, sell: np.ndarray) -> fl
                      for f, b, c in zip(flow_wh, buy, sell, strict=True)))
 
 
-def centralised_on_forecasts(sc, profiles, inputs, buy, sell) -> float:
+def centralised_on_forecasts(sc, profiles, inputs, buy, sell) -> tuple[float, int]:
     """The centralised plan made on the homes' day-ahead forecasts, delivered against the real
-    load and PV with each battery holding its planned net (µ€, EV carry priced as planned)."""
+    load and PV with each battery holding its planned net: its cost (µ€, EV carry priced as
+    planned; export beyond the rating curtailed) and its import-overloaded slots."""
     forecasts = []
     for h, (_, _, assets, soc, indoor) in zip(sc.homes, inputs, strict=True):
         past = [home_day_wh(h, profiles, sc.start_day - k) for k in range(HISTORY_DAYS, 0, -1)]
@@ -87,7 +90,9 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell) -> float:
                                     float(soc_plan[t]), float(bat_plan[t]))
                 other += e
             flow[t] += other
-    return flow_cost_ueur(flow, buy, sell) + carry
+    limit = sc.grid.transformer_limit_wh
+    flow = np.maximum(flow, -limit)  # PV beyond the rating is curtailed
+    return flow_cost_ueur(flow, buy, sell) + carry, int((flow > limit).sum())
 
 
 def measure(sc, profiles) -> dict:
@@ -123,9 +128,9 @@ def measure(sc, profiles) -> dict:
         central = plan_community(inputs, buy, sell, sc.grid.transformer_limit_wh,
                                  outdoor_temperature_c(sc.start_day)).cost_ueur
         feasible = True
-        same_info = centralised_on_forecasts(sc, profiles, inputs, buy, sell)
+        same_info, same_info_overloads = centralised_on_forecasts(sc, profiles, inputs, buy, sell)
     except PlanInfeasible:  # the day cannot be served within the rating at all
-        central, same_info, feasible = float("nan"), float("nan"), False
+        central, same_info, same_info_overloads, feasible = float("nan"), float("nan"), 0, False
     savings = np.array([b["saving_eur"] for b in summary["bills"]["per_home"].values()])
     gain_market = no_market - market
     gain_central = no_market - central
@@ -139,6 +144,7 @@ def measure(sc, profiles) -> dict:
         "centralised_same_forecasts_eur": round(same_info / 1e6, 2) if feasible else None,
         "welfare_gain_ratio_same_forecasts": round(gain_market / (no_market - same_info), 3)
         if feasible and no_market != same_info else None,
+        "centralised_same_forecasts_import_overloads": same_info_overloads,
         "homes_worse_off": int((savings < 0).sum()),
         "efficiency_mean": round(summary["market"]["slot_efficiency_mean"], 4),
         "efficiency_min": round(summary["market"]["slot_efficiency_min"], 4),
