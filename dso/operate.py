@@ -22,8 +22,8 @@ without it (``ledger/settlement_batch.py``), so its contracts, imbalance and cap
 exactly as they would have been, and the DSO settles the corrected energy with the supplier at the
 transfer price. For a battery the caller measures the correction against the battery as it
 would have run without the DSO (its own controller from the SoC it would have had), so the
-slots between the discharge and the restore are held harmless too; what is still owed at the
-day's end is the DSO's to pay. Pure; the caller applies the new net profiles and SoCs.
+slots between the discharge and the restore are held harmless too, across midnight until the
+battery is restored. Pure; the caller applies the new net profiles and SoCs.
 """
 
 from __future__ import annotations
@@ -182,6 +182,13 @@ class OperatePhase:
                 self.curtailed_wh[h] = self.curtailed_wh.get(h, 0) + cut
         return change
 
+    def _window_end(self, home: str, k: int) -> int:
+        """The end (exclusive) of the plug-in window the home's EV is in at slot ``k``: this
+        morning's, or tonight's; ``k`` itself if it is in neither."""
+        w = self.windows[home]
+        return (w.morning_until if k < w.morning_until
+                else w.departure if w.arrival <= k < w.departure else k)
+
     def _defer_ev(self, k: int, excess: int, change: SlotChange) -> int:
         """Defer EV charging out of import-overloaded slot ``k`` into later room of its window
         (expected flow under the limit); returns the excess left."""
@@ -189,9 +196,7 @@ class OperatePhase:
             if excess <= 0:
                 break
             w, ev = self.windows[h], self.ev[h]
-            end = (w.morning_until if k < w.morning_until
-                   else w.departure if w.arrival <= k < w.departure else k)
-            for j in range(k + 1, end):
+            for j in range(k + 1, self._window_end(h, k)):
                 if excess <= 0 or ev[k] <= 0:
                     break
                 room = min(self.limit - int(self.expected[j]), w.max_wh - int(ev[j]))
@@ -215,9 +220,7 @@ class OperatePhase:
         advanced = 0
         for h in sorted(self.ev):
             w, ev = self.windows[h], self.ev[h]
-            end = (w.morning_until if k < w.morning_until
-                   else w.departure if w.arrival <= k < w.departure else k)
-            for j in range(k + 1, end):
+            for j in range(k + 1, self._window_end(h, k)):
                 if room <= 0:
                     return advanced
                 over = int(self.expected[j]) - self.restore_below
