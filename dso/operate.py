@@ -295,6 +295,7 @@ def operate(net_wh: Mapping[str, np.ndarray], ev_wh: Mapping[str, np.ndarray],
         change = phase.step(k, now, {h: int(v[k]) for h, v in pv_used_wh.items()})
         for h in net:
             net[h][k] = now[h] + change.net_wh.get(h, 0)
-    return Activation(net, phase.ev, dict(phase.deferred_wh), dict(phase.curtailed_wh), {},
-                      {h: net[h] - np.asarray(net_wh[h], dtype=np.int64)
-                       for h in phase.activated})
+    return Activation(net, phase.ev, deferred_wh=dict(phase.deferred_wh),
+                      curtailed_wh=dict(phase.curtailed_wh),
+                      correction_wh={h: net[h] - np.asarray(net_wh[h], dtype=np.int64)
+                                     for h in phase.activated})

@@ -665,8 +665,10 @@ class Simulation:
         dv = day.get("delivery") or self._start_delivery(index)
         first, phase = day["first"], dv["phase"]
         nets: dict[str, int] = {}
+        # the batteries the DSO may run this slot, at their SoC before it
         soc_start = {hid: self.soc[hid] for hid in day["milp"]
-                     if self.homes_by_id[hid].battery is not None}
+                     if self.homes_by_id[hid].battery is not None} if (
+            phase is not None and sc.dso_runs_batteries) else {}
         for h in sc.homes:
             hid = h.home_id
             net, cons, used, ev = self._home_slot(index, hid, k)
@@ -685,7 +687,7 @@ class Simulation:
                 dv["ev"][hid][k] = ev
         if phase is not None:
             batteries = {hid: self._battery_slot(hid, soc, int(dv["battery"][hid][k]))
-                         for hid, soc in soc_start.items()} if sc.dso_runs_batteries else {}
+                         for hid, soc in soc_start.items()}
             change = phase.step(k, nets, {hid: int(v[k]) for hid, v in dv["pv_used"].items()},
                                 batteries)
             for hid, delta in change.net_wh.items():
