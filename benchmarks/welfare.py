@@ -5,19 +5,27 @@ For the default scenario (battery homes MILP-planned with local offers; and rule
 greedy self-consumption of the first version) and a preset: the street's cost at the supplier's
 prices
   * with no market: each home optimises alone against its supply contract and the DSO's posted
-    prices, its battery run by the same controller (the no-market bills, valued here without
-    the network's charges: congestion fees and capacity charges are transfers to the DSO);
-  * with the market: the bills of the simulated day, minus what the DSO collects (congestion
-    fees and capacity charges: transfers),
-    plus what the DSO paid the supplier for its operate-phase corrections (energy curtailed);
-  * centralised: one LP over all homes with the same transformer limit (`plan_community`), on the
-    same day's actual load and PV (perfect foresight: the market has forecasts);
+    prices, its battery run by the same controller (the no-market bills without the congestion
+    fees, transfers to the DSO, with each home's capacity charge);
+  * with the market: the bills of the simulated day, minus the congestion fees the DSO
+    collects, plus what the DSO paid the supplier for its operate-phase corrections (energy
+    curtailed); each home's capacity charge stays in;
+  * centralised: one LP over all homes with the same transformer limit and each home's
+    capacity charge at the same tariff (`plan_community`), on the same day's actual load and PV
+    (perfect foresight: the market has forecasts);
   * centralised on the same forecasts: the same LP on the day-ahead forecasts the homes make
     (each its own last week), its plan then delivered against the real load and PV, each
-    battery run by the homes' controller (node.control.track_plan) holding the planned net,
-    export beyond the rating curtailed as the DSO's operate phase does for the market (import
-    beyond it counted in ``centralised_same_forecasts_import_overloads``) — the optimum a
-    coordinator with the homes' own information reaches.
+    battery run by the homes' controller (node.control.track_plan, peak guard included)
+    holding the planned net, export beyond the rating curtailed as the DSO's operate phase
+    does for the market (import beyond it counted in
+    ``centralised_same_forecasts_import_overloads``), the delivered nets' capacity charges
+    counted — the optimum a coordinator with the homes' own information reaches.
+The capacity charge is counted everywhere because the homes pay it and plan against it, as they
+do against the transformer limit: an optimum blind to it — the valuation before, kept as
+``welfare_gain_ratio_tariff_blind`` (capacity charges left out of all three, the centralised LP
+not pricing peaks) — piles each home's EV into one quarter hour, which no home facing the
+tariff would; the gap it measured was the tariff's, not the market's (2030-green-medium: the
+blind optimum's peaks would be billed 24.6 €, the priced one's are 9.6 €).
 welfare_gain_ratio = (no market − market) / (no market − centralised); beside it,
 welfare_gain_ratio_same_forecasts with the second centralised cost. Individual rationality:
 homes whose market bill is higher than their no-market bill. Allocative efficiency per slot
@@ -62,10 +70,12 @@ def flow_cost_ueur(flow_wh: np.ndarray, buy: np.ndarray, sell: np.ndarray) -> fl
                      for f, b, c in zip(flow_wh, buy, sell, strict=True)))
 
 
-def centralised_on_forecasts(sc, profiles, inputs, buy, sell) -> tuple[float, int]:
-    """The centralised plan made on the homes' day-ahead forecasts, delivered against the real
-    load and PV with each battery holding its planned net: its cost (µ€, EV carry priced as
-    planned; export beyond the rating curtailed) and its import-overloaded slots."""
+def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float = 0.0
+                             ) -> tuple[float, int]:
+    """The centralised plan made on the homes' day-ahead forecasts (each home's capacity charge
+    at ``peak_price`` µ€/kW counted), delivered against the real load and PV with each battery
+    holding its planned net: its cost (µ€, EV carry priced as planned; export beyond the rating
+    curtailed; the capacity charges of the delivered nets) and its import-overloaded slots."""
     forecasts = []
     for h, (_, _, assets, soc, indoor) in zip(sc.homes, inputs, strict=True):
         past = [home_day_wh(h, profiles, sc.start_day - k) for k in range(HISTORY_DAYS, 0, -1)]
@@ -73,26 +83,36 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell) -> tuple[float, in
         pv_fc = same_slot_mean(np.stack([d[1] for d in past]))
         forecasts.append((load_fc, pv_fc, assets, soc, indoor))
     plan = plan_community(forecasts, buy, sell, sc.grid.transformer_limit_wh,
-                          outdoor_temperature_c(sc.start_day))
-    carry = plan.cost_ueur - flow_cost_ueur(plan.flow_wh, buy, sell)  # EV energy left to 07:00
+                          outdoor_temperature_c(sc.start_day), peak_price_per_kw=peak_price)
+    carry = (plan.cost_ueur - plan.capacity_ueur
+             - flow_cost_ueur(plan.flow_wh, buy, sell))  # EV energy left to 07:00
     flow = np.zeros(len(buy))
+    capacity = 0.0
     for i, (h, (load, pv, _, soc, _)) in enumerate(zip(sc.homes, inputs, strict=True)):
         load_fc, pv_fc = forecasts[i][0], forecasts[i][1]
         net, bat_plan, soc_plan = plan.net_wh[i], plan.battery_wh[i], plan.soc_wh[i]
         pv_plan = plan.pv_used_wh[i]
         bat_plan = np.zeros(len(buy)) if bat_plan is None else bat_plan
         assets_wh = net - bat_plan - load_fc + pv_plan  # EV, heat pump, appliances as planned
+        peak = 0.0
         for t in range(len(buy)):
             used = pv[t] if pv_plan[t] >= pv_fc[t] - 0.5 else min(pv[t], pv_plan[t])
             other = load[t] + assets_wh[t] - used
-            if h.battery is not None:
+            if h.battery is not None:  # with the homes' peak guard where peaks are charged
+                cap = max(float(net.max()), peak) if peak_price else None
+                lendable = 0.0 if cap is None else float(np.minimum(
+                    np.maximum(-bat_plan[t + 1:], 0.0), np.maximum(cap - net[t + 1:], 0.0)).sum())
                 e, soc = track_plan(int(np.rint(net[t])), int(np.rint(other)), h.battery, soc,
-                                    float(soc_plan[t]), float(bat_plan[t]))
+                                    float(soc_plan[t]), float(bat_plan[t]), import_cap_wh=cap,
+                                    guard_floor_wh=float(soc_plan[t])
+                                    - lendable / h.battery.one_way_efficiency)
                 other += e
             flow[t] += other
+            peak = max(peak, other)
+        capacity += peak * 4 * peak_price / 1000
     limit = sc.grid.transformer_limit_wh
     flow = np.maximum(flow, -limit)  # PV beyond the rating is curtailed
-    return flow_cost_ueur(flow, buy, sell) + carry, int((flow > limit).sum())
+    return flow_cost_ueur(flow, buy, sell) + carry + capacity, int((flow > limit).sum())
 
 
 def measure(sc, profiles) -> dict:
@@ -104,6 +124,11 @@ def measure(sc, profiles) -> dict:
     market = (sum(b["bill_eur"] for b in summary["bills"]["per_home"].values()) * 1e6
               - summary["market"]["congestion_fees_eur"] * 1e6
               + summary["market"]["operate_corrections_paid_by_dso_eur"] * 1e6)
+    # the capacity tariff, as the homes pay it: with the market (from settlement) and without
+    capacity_market = sum(s.capacity_ueur for d in result.days
+                          for s in d.settlement.statements.values())
+    capacity_no_market = sum(no_market_bill_ueur(result, h, with_fees=False, with_capacity=True)
+                             for h in homes) - no_market
     first = sc.first_slot
     tariff = sc.tariff
     buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -124,20 +149,32 @@ def measure(sc, profiles) -> dict:
                             ev_carry_price=carry_price.get(h.home_id))
         soc = h.battery.capacity_wh * h.battery.initial_soc if h.battery else None
         inputs.append((load, pv, assets, soc, None))
+    peak_price = float(tariff.capacity_per_kw_day)
+    limit = sc.grid.transformer_limit_wh
+    temp = outdoor_temperature_c(sc.start_day)
     try:
-        central = plan_community(inputs, buy, sell, sc.grid.transformer_limit_wh,
-                                 outdoor_temperature_c(sc.start_day)).cost_ueur
+        central = plan_community(inputs, buy, sell, limit, temp,
+                                 peak_price_per_kw=peak_price).cost_ueur
+        blind = (central if not peak_price
+                 else plan_community(inputs, buy, sell, limit, temp).cost_ueur)
         feasible = True
-        same_info, same_info_overloads = centralised_on_forecasts(sc, profiles, inputs, buy, sell)
+        same_info, same_info_overloads = centralised_on_forecasts(sc, profiles, inputs, buy, sell,
+                                                                  peak_price)
     except PlanInfeasible:  # the day cannot be served within the rating at all
-        central, same_info, same_info_overloads, feasible = float("nan"), float("nan"), 0, False
+        central = blind = same_info = float("nan")
+        same_info_overloads, feasible = 0, False
     savings = np.array([b["saving_eur"] for b in summary["bills"]["per_home"].values()])
+    blind_gain = no_market - market  # without the capacity tariff: energy alone
+    no_market += capacity_no_market
+    market += capacity_market
     gain_market = no_market - market
     gain_central = no_market - central
     return {
         "homes": len(homes),
         "no_market_eur": round(no_market / 1e6, 2),
         "market_eur": round(market / 1e6, 2),
+        "capacity_charges_no_market_eur": round(capacity_no_market / 1e6, 2),
+        "capacity_charges_market_eur": round(capacity_market / 1e6, 2),
         "centralised_eur": round(central / 1e6, 2) if feasible else None,
         "welfare_gain_ratio": round(gain_market / gain_central, 3) if feasible and gain_central
         else None,
@@ -145,6 +182,13 @@ def measure(sc, profiles) -> dict:
         "welfare_gain_ratio_same_forecasts": round(gain_market / (no_market - same_info), 3)
         if feasible and no_market != same_info else None,
         "centralised_same_forecasts_import_overloads": same_info_overloads,
+        # the old valuation: energy at the supplier's prices alone, the capacity tariff left
+        # out everywhere (the centralised plan blind to it, the homes not)
+        "tariff_blind_no_market_eur": round((no_market - capacity_no_market) / 1e6, 2),
+        "tariff_blind_market_eur": round((market - capacity_market) / 1e6, 2),
+        "tariff_blind_centralised_eur": round(blind / 1e6, 2) if feasible else None,
+        "welfare_gain_ratio_tariff_blind": round(
+            blind_gain / (no_market - capacity_no_market - blind), 3) if feasible else None,
         "homes_worse_off": int((savings < 0).sum()),
         "efficiency_mean": round(summary["market"]["slot_efficiency_mean"], 4),
         "efficiency_min": round(summary["market"]["slot_efficiency_min"], 4),
@@ -185,6 +229,10 @@ def main() -> None:
         "welfare_gain_ratio_default": default["welfare_gain_ratio"],
         "welfare_gain_ratio_presets": overall(list(presets.values())),
         "welfare_gain_ratio_same_forecasts": overall(scored, "centralised_same_forecasts_eur"),
+        "welfare_gain_ratio_tariff_blind": overall(
+            [{"no_market_eur": r["tariff_blind_no_market_eur"],
+              "market_eur": r["tariff_blind_market_eur"],
+              "centralised_eur": r["tariff_blind_centralised_eur"]} for r in scored]),
         "welfare_gain_ratio_min": min(r["welfare_gain_ratio"] for r in scored
                                       if r["welfare_gain_ratio"] is not None),
         "efficiency_min": min(r["efficiency_min"] for r in scored),

@@ -9,10 +9,15 @@ with the supplier under the home's supply contract:
   rest is ordinary supply at retail.
 * ``d < 0`` (took less): the part that undoes a purchase not taken, ``min(−d, max(c, 0))``, is
   sold back at the imbalance-long price (feed-in − discount); the rest is ordinary feed-in.
-* Community pool: in each slot the ordinary parts of different homes' deviations (extra imports
-  and extra exports) first meet each other — they do inside the LV grid — pro rata at the
-  slot's local price (``pool_price``: the exchange's published one, at which the slot's trades
-  were quoted; by default the mid price between retail and feed-in); only the unmatched rest is
+* Community pool: in each slot different homes' deviations (extra imports and extra exports)
+  first meet each other — they do inside the LV grid — at the slot's local price
+  (``pool_price``: the exchange's published one, at which the slot's trades were quoted; by
+  default the mid price between retail and feed-in). The parts
+  that reverse a contract come first, pro rata, then the ordinary parts, pro rata: a sale one
+  home did not deliver is what a neighbour's surplus covered, and only what the street's own
+  deviations cannot cover reaches the supplier at its imbalance price. A sale not delivered is
+  bought back from the pool at no less than it was sold for, a purchase not taken sold back at
+  no more than it cost: nobody gains from a contract it did not keep. Only the unmatched rest is
   supplied or bought by the supplier and crosses the transformer. Agents leave what no neighbour
   took at the gate to this (``node.bidder``), so the supplier sees only the street's net.
 
@@ -82,6 +87,16 @@ class SettlementResult:
     correction_ueur: dict[str, int] = field(default_factory=dict)  # DSO → supplier, per home
 
 
+def _pool_shares(reversing: np.ndarray, ordinary: np.ndarray, matched: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One side's shares (Wh, participants × slots) of the ``matched`` pool energy per slot:
+    the parts that reverse a contract first, pro rata, then the ordinary parts, pro rata."""
+    rev_total, ord_total = reversing.sum(axis=0), ordinary.sum(axis=0)
+    to_rev = np.minimum(matched, rev_total)
+    return (reversing * to_rev // np.maximum(rev_total, 1),
+            ordinary * (matched - to_rev) // np.maximum(ord_total, 1))
+
+
 def build_batch(
     period: int,
     first_slot: int,
@@ -117,6 +132,8 @@ def build_batch(
     )
     st: dict[str, HomeStatement] = defaultdict(HomeStatement)
     contracted: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])  # bought, sold
+    # … and what they cost (µ€ × 1000 / Wh: Σ Wh × µ€/kWh; a buyer's incl. the fee)
+    contracted_value: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
     fees = 0
     for t in period_trades:
         seller_gets = value_ueur(t.quantity_wh, t.price)
@@ -135,6 +152,8 @@ def build_batch(
         (b if t.aggressor == "buy" else s).congestion_borne_ueur += fee
         contracted[(t.buyer, t.slot)][0] += t.quantity_wh
         contracted[(t.seller, t.slot)][1] += t.quantity_wh
+        contracted_value[(t.buyer, t.slot)][0] += t.quantity_wh * (t.price + t.fee)
+        contracted_value[(t.seller, t.slot)][1] += t.quantity_wh * t.price
 
     # Deviations of every metered participant in every slot, as integer arrays (exact: Wh × µ€/kWh
     # stays far below 2^63, and numpy's // floors like value_ueur).
@@ -144,9 +163,14 @@ def build_batch(
     bought, sold = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
     imp, exp = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
     has_reading = np.zeros(shape, bool)
+    buy_price, sale_price = np.zeros(shape, np.int64), np.zeros(shape, np.int64)  # µ€/kWh
     for (p, slot), (b, s_) in contracted.items():
         if p in index:
-            bought[index[p], slot - first_slot], sold[index[p], slot - first_slot] = b, s_
+            i, j = index[p], slot - first_slot
+            bought[i, j], sold[i, j] = b, s_
+            bv, sv = contracted_value[(p, slot)]
+            buy_price[i, j] = bv // b if b else 0
+            sale_price[i, j] = -(-sv // s_) if s_ else 0  # rounded up: never below it
     for r in period_readings:
         m = r.message
         if m.meter_id in index:
@@ -181,20 +205,27 @@ def build_batch(
     up, down = np.maximum(dev, 0), np.maximum(-dev, 0)
     rev_up = np.minimum(up, np.maximum(-net, 0))  # a sale not delivered, bought back
     rev_down = np.minimum(down, np.maximum(net, 0))  # a purchase not taken, sold back
-    # Community pool: in each slot the ordinary extra imports and extra exports of different
-    # homes meet inside the LV grid; the matched part settles between them at the mid price,
-    # pro rata, and never crosses the transformer. Only the rest is the supplier's.
+    # Community pool: in each slot the extra imports and extra exports of different homes
+    # meet inside the LV grid — a sale one home did not deliver is what another's surplus
+    # covered; the matched part settles between them at the local price, pro rata, and never
+    # crosses the transformer. Only the rest is the supplier's: at its imbalance prices where
+    # it reverses a contract, at the contract's prices otherwise.
     ord_up, ord_down = up - rev_up, down - rev_down
-    total_up, total_down = ord_up.sum(axis=0), ord_down.sum(axis=0)
+    total_up, total_down = up.sum(axis=0), down.sum(axis=0)
     matched = np.minimum(total_up, total_down)
-    pool_up = ord_up * matched // np.maximum(total_up, 1)
-    pool_down = ord_down * matched // np.maximum(total_down, 1)
+    pool_rev_up, pool_ord_up = _pool_shares(rev_up, ord_up, matched)
+    pool_rev_down, pool_ord_down = _pool_shares(rev_down, ord_down, matched)
+    pool_up, pool_down = pool_rev_up + pool_ord_up, pool_rev_down + pool_ord_down
     mid = ((retail + feed_in) // 2 if pool_price is None
            else np.array([pool_price(t) for t in slots], np.int64))
-    pay = (rev_up * short // 1000 + (ord_up - pool_up) * retail // 1000
-           + pool_up * mid // 1000)
-    get = (rev_down * long_ // 1000 + (ord_down - pool_down) * feed_in // 1000
-           + pool_down * mid // 1000)
+    # … but a sale not delivered is bought back from the pool at no less than it was sold for,
+    # a purchase not taken sold back at no more than it cost: nobody gains from a contract
+    # it did not keep (the difference is the supplier's, which balances the batch)
+    pay = ((rev_up - pool_rev_up) * short // 1000 + (ord_up - pool_ord_up) * retail // 1000
+           + pool_ord_up * mid // 1000 + pool_rev_up * np.maximum(mid, sale_price) // 1000)
+    get = ((rev_down - pool_rev_down) * long_ // 1000
+           + (ord_down - pool_ord_down) * feed_in // 1000 + pool_ord_down * mid // 1000
+           + pool_rev_down * np.minimum(mid, buy_price) // 1000)
     fee = (up - pool_up) * fee_in // 1000 + (down - pool_down) * fee_out // 1000
     # Capacity charge on each day's 15-minute import peak (to the DSO, with the fees).
     capacity = np.zeros(len(metered_participants), np.int64)

@@ -13,17 +13,25 @@ pays an evening discharge only half the spread, less than recharging at night co
 quote at the same published price, so the trades happen where the plans expected them.
 No home sees another's plan. Pure; µ€/kWh.
 
-Only so much is there: :func:`local_offers` gives each of ``homes`` planning homes an equal share
-of the street's expected surplus (or demand) at the local price; beyond it the supplier's price
-holds (``node.milp.plan_home``'s ``local_import`` / ``local_export``). Without the volumes
-every flexible home moves into the same slots and turns a surplus into an overload (measured
-in benchmarks/congestion.py). An equal share leaves most of it unused where few homes can take
-it (an EV home has nothing to sell into the evening; a battery home could sell more):
-:func:`reallocate` gives what the homes' new A-plans leave unused to the homes that used all of
-theirs, and they plan once more.
+Only so much is there. :func:`coordinate` makes the local offers sequential: in a seeded
+order each flexible home plans once more against what the others' latest A-plans leave
+(:func:`residual_offers`: the surplus, or demand, of everyone else; beyond it the supplier's
+price holds — ``node.milp.plan_home``'s ``local_import`` / ``local_export``), and the next one
+plans against what is left after it, for a few sweeps until nobody's offer moves. The flexible
+homes so take the street's surplus one after another and never more than there is: offered
+all of it at once, every flexible home moves into the same slots and turns a surplus into an
+overload (measured in benchmarks/congestion.py). Equal shares of the surplus instead (the
+first version, with one reallocation of what the new plans left unused) leave part of it unused
+where few homes can take it and give the most flexible homes too little: welfare ratio 0.871
+against 0.895 (benchmarks/welfare.py, pooled). An offer is the aggregate of the other homes'
+plans; what a home could learn by comparing two of its offers is the sum of the changes of
+every home that planned in between: the whole street in the first sweep, in later ones only
+those that moved (few, on a small street; a limit of the scheme, not yet mitigated).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,31 +57,43 @@ def local_price(street_wh: np.ndarray, retail: np.ndarray, feed_in: np.ndarray,
                     np.where(street > 0, retail - inside, (retail + feed_in) // 2))
 
 
-def local_offers(street_wh: np.ndarray, retail: np.ndarray, feed_in: np.ndarray, homes: int,
-                 share: float = SCARCITY_SHARE
-                 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Per planning home: ((buy price, most Wh), (sell price, most Wh)) per slot that it can
-    expect from neighbours — the local price, up to its share of the street's surplus
-    (demand)."""
-    street = np.asarray(street_wh, dtype=np.float64)
-    price = local_price(street, retail, feed_in, share)
-    part = 1.0 / max(homes, 1)
-    return ((price, np.maximum(-street, 0.0) * part), (price, np.maximum(street, 0.0) * part))
+def residual_offers(street_wh: np.ndarray, own_wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What one home can expect from its neighbours per slot (Wh): (most it can buy, most it
+    can sell) — the street's expected surplus, or demand, without its own planned net."""
+    others = np.asarray(street_wh, dtype=np.float64) - np.asarray(own_wh, dtype=np.float64)
+    return np.maximum(-others, 0.0), np.maximum(others, 0.0)
 
 
-def reallocate(offered: dict[str, np.ndarray], used: dict[str, np.ndarray],
-               tolerance_wh: float = 1.0) -> dict[str, np.ndarray]:
-    """New volumes (Wh per slot) of one side of the local offers: each home keeps what its plan
-    used of ``offered`` (its import, or export, where it was offered some); the rest of the
-    street's volume (the sum of the offers) goes in equal parts to the homes that used all of
-    theirs (within ``tolerance_wh``). Homes that used less are offered what they used."""
-    volume = sum(offered.values())
-    kept = {h: np.minimum(np.maximum(used[h], 0.0), offered[h]) for h in offered}
-    full = {h: offered[h] > 0 for h in offered}
-    for h in offered:
-        full[h] &= kept[h] >= offered[h] - tolerance_wh
-    takers = sum(f.astype(float) for f in full.values())
-    left = np.maximum(volume - sum(kept.values()), 0.0)
-    extra = np.where(takers > 0, left / np.maximum(takers, 1.0), 0.0)
-    return {h: kept[h] + np.where(full[h], extra, 0.0) for h in offered}
+Replan = Callable[[str, np.ndarray, np.ndarray, int], np.ndarray]
 
+
+def coordinate(nets: dict[str, np.ndarray], rest_wh: np.ndarray, replan: Replan,
+               orders: list[list[str]], tolerance_wh: float = 1.0
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Sequential local offers: in each sweep (``orders``: the homes in the order they plan),
+    each home plans once more (``replan(home, buy_wh, sell_wh, sweep)`` → its new net, Wh per
+    slot) against what the street's latest plans leave — the surplus (or demand) of everyone
+    else, ``rest_wh`` being the net of the homes that do not plan with offers. Homes whose
+    offer moved by no more than ``tolerance_wh`` in any slot since they last planned keep
+    their plan; a sweep in which nobody re-plans ends the loop. The flexible homes so take the
+    street's surplus one after another, never all of it at once, and what one cannot use the
+    next gets. ``nets`` is updated in place; returns the offers each home last planned with."""
+    street = np.asarray(rest_wh, dtype=np.float64) + sum(nets.values())
+    offers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for sweep, order in enumerate(orders):
+        moved = False
+        for home in order:
+            buy, sell = residual_offers(street, nets[home])
+            if home in offers:
+                was_buy, was_sell = offers[home]
+                if (np.abs(buy - was_buy).max() <= tolerance_wh
+                        and np.abs(sell - was_sell).max() <= tolerance_wh):
+                    continue
+            offers[home] = (buy, sell)
+            new = np.asarray(replan(home, buy, sell, sweep), dtype=np.float64)
+            street = street + new - nets[home]
+            nets[home] = new
+            moved = True
+        if not moved:
+            break
+    return offers

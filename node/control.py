@@ -16,7 +16,9 @@ from node.home import Battery
 
 
 def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: float,
-               floor_wh: float | None = None, planned_wh: float = 0.0) -> tuple[int, float]:
+               floor_wh: float | None = None, planned_wh: float = 0.0,
+               import_cap_wh: float | None = None, guard_floor_wh: float = 0.0
+               ) -> tuple[int, float]:
     """The battery's grid-side energy this slot (Wh, + = charging) and its new SoC (Wh).
 
     ``planned_net_wh``: the plan's net import for the slot (Wh, + = import);
@@ -26,6 +28,10 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
     slot's error. Below it the battery runs no further from the plan than ``planned_wh``, the
     plan's own energy for the slot: it never charges back from the grid beyond the plan,
     which would put the catching up into whatever slot comes next, congested or not.
+    ``import_cap_wh``: the peak guard — the import the day's capacity charge already bills
+    (the planned peak, or the day's metered peak if higher): where the slot would import more,
+    the battery charges less and discharges, below the floor if need be, down to the cap — but
+    not below ``guard_floor_wh`` (SoC, Wh): what it lends now, later slots must import.
     """
     want = planned_net_wh - other_wh
     eta = battery.one_way_efficiency
@@ -33,12 +39,16 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
         floor = min(max(floor_wh, 0.0), float(battery.capacity_wh))
         least = (floor - soc_wh) / eta if floor > soc_wh else (floor - soc_wh) * eta
         want = max(want, int(np.ceil(min(least, planned_wh))))
-    if want > 0:
-        e = int(min(want, battery.max_slot_wh, max(battery.capacity_wh - soc_wh, 0.0) / eta))
+    most_in = int(min(battery.max_slot_wh, max(battery.capacity_wh - soc_wh, 0.0) / eta))
+    most_out = int(min(battery.max_slot_wh, max(soc_wh, 0.0) * eta))
+    e = min(max(want, -most_out), most_in)
+    if import_cap_wh is not None and other_wh + e > import_cap_wh:
+        lend = int(min(most_out, max(soc_wh - guard_floor_wh, 0.0) * eta))
+        e = min(e, max(int(np.floor(import_cap_wh)) - other_wh, -lend))
+    if e > 0:
         return e, min(soc_wh + e * eta, float(battery.capacity_wh))
-    if want < 0:
-        e = int(min(-want, battery.max_slot_wh, max(soc_wh, 0.0) * eta))
-        return -e, max(soc_wh - e / eta, 0.0)
+    if e < 0:
+        return e, max(soc_wh + e / eta, 0.0)
     return 0, soc_wh
 
 

@@ -441,12 +441,14 @@ class CommunityOptimum:
     battery_wh: list[np.ndarray | None] = field(default_factory=list)
     soc_wh: list[np.ndarray | None] = field(default_factory=list)
     pv_used_wh: list[np.ndarray] = field(default_factory=list)
+    capacity_ueur: float = 0.0  # the homes' capacity charges, in cost_ueur (µ€)
 
 
 def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float | None,
                                      float | None]],
                    buy: np.ndarray, sell: np.ndarray, limit_wh: float,
-                   outdoor_c: np.ndarray | None = None) -> CommunityOptimum:
+                   outdoor_c: np.ndarray | None = None,
+                   peak_price_per_kw: float = 0.0) -> CommunityOptimum:
     """The centralised optimum: one LP over all homes (appliance starts relaxed) whose net flow
     through the transformer is bought at ``buy`` and sold at ``sell`` and stays within
     ``limit_wh`` per slot. ``homes``: (load, pv, assets, soc, indoor) per home.
@@ -474,6 +476,7 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
     c[f_out] = -np.asarray(sell, float) / 1000
     for h, assets in added:
         _price_carry(c, h, assets)
+        c[h.peak] = peak_price_per_kw * 4 / 1000  # each home's capacity charge, as it pays it
     A = coo_matrix((R.v, (R.r, R.c)), shape=(len(R.lo), V.n)).tocsr()
     res = milp(c, constraints=LinearConstraint(A, R.lo, R.hi), bounds=Bounds(V.lo, V.hi),
                integrality=np.zeros(V.n))  # binaries relaxed: an upper bound on welfare
@@ -485,7 +488,8 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
         [x[h.imp] - x[h.exp] for h, _ in added],
         [x[h.ch] - x[h.dis] if len(h.ch) else None for h, _ in added],
         [x[h.soc] if len(h.soc) else None for h, _ in added],
-        [x[h.pv_used] for h, _ in added])
+        [x[h.pv_used] for h, _ in added],
+        float(sum(x[h.peak[0]] for h, _ in added) * 4 * peak_price_per_kw / 1000))
 
 
 def plan_cost_ueur(mp: MilpPlan, tariff: Tariff, first_slot: int) -> int:

@@ -14,7 +14,8 @@ from sim.runner import RunResult
 from wallet.view import WalletView
 
 
-def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True) -> int:
+def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True,
+                        with_capacity: bool | None = None) -> int:
     """What the home pays with only its supply contract and the DSO's network tariff: imports at
     retail plus the posted import price, exports at feed-in less the posted export price, and
     the capacity charge on its daily peaks — on the net its own optimisation at those prices
@@ -22,20 +23,22 @@ def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True)
     load and PV; a rule-planned home's self-consumption), without the DSO's operate-phase
     activation. ``with_fees=False``: at the supplier's prices alone, without the network's
     charges — congestion fees and capacity charge (the street's cost, for welfare: both are
-    transfers to the DSO). The DSO's payment for the morning room it allots (a cap on the EV
+    transfers to the DSO); ``with_capacity`` counts the capacity charge alone (default: as
+    ``with_fees``). The DSO's payment for the morning room it allots (a cap on the EV
     energy left to the morning, the capped plan is the baseline's too) is counted as in the
     market."""
     tariff = result.scenario.tariff
     exchange = result.exchange.exchange
     zone = result.participants.zones[home_id]
     upstream = exchange.config.topology.upstream
+    capacity = with_fees if with_capacity is None else with_capacity
     total = 0
     for day in result.days:
         total -= day.allotment_ueur.get(home_id, 0)
         net_day = day.own_net_wh.get(home_id)
         if net_day is None:
             net_day = day.unactivated_net_wh.get(home_id, day.actual_net_wh[home_id])
-        if with_fees:
+        if capacity:
             total += capacity_charge_ueur(int(max(net_day.max(), 0)), tariff)
         for i, net in enumerate(net_day):
             slot = day.first_slot + i

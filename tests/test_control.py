@@ -37,6 +37,30 @@ def test_the_floor_keeps_what_the_plan_saves_for_later_without_charging_back():
     assert track_plan(0, -600, BATTERY, 4_000, floor_wh=5_000, planned_wh=0)[0] == 600
 
 
+def test_the_peak_guard_holds_the_import_to_the_billed_peak_below_the_floor():
+    """A load spike the forecast missed: tracking alone keeps what the plan saves above the
+    floor and imports the spike; with the day's billed peak as the cap the battery charges less
+    and then discharges, below the floor, until the import is back at the cap."""
+    bat, _ = track_plan(0, 2_000, BATTERY, 5_000, floor_wh=5_000, planned_wh=0)
+    assert bat == 0  # no guard: 2 kWh imported
+    bat, soc = track_plan(0, 2_000, BATTERY, 5_000, floor_wh=5_000, planned_wh=0,
+                          import_cap_wh=500)
+    assert bat == -1_250 and 2_000 + bat == 750  # at most 5 kW: the cap cannot quite hold
+    bat, soc = track_plan(0, 1_200, BATTERY, 5_000, floor_wh=5_000, planned_wh=0,
+                          import_cap_wh=500)
+    assert bat == -700 and soc == pytest.approx(5_000 - 700 / 0.9)
+    # a planned charge is cut first: 300 planned into the battery, the cap leaves 100
+    assert track_plan(700, 400, BATTERY, 5_000, import_cap_wh=500)[0] == 100
+    # within the cap the guard changes nothing
+    assert track_plan(700, 400, BATTERY, 5_000, import_cap_wh=800)[0] == 300
+    # and it never discharges what the battery does not hold
+    assert track_plan(0, 1_200, BATTERY, 100, import_cap_wh=500)[0] == -90
+    # nor below what later slots can do without: here 270 Wh (300 of SoC) may be lent
+    bat, soc = track_plan(0, 1_200, BATTERY, 5_000, floor_wh=5_000, planned_wh=0,
+                          import_cap_wh=500, guard_floor_wh=4_700)
+    assert bat == -270 and soc == pytest.approx(4_700)
+
+
 def test_feasible_schedule_clips_to_what_the_soc_allows():
     out = feasible_schedule(np.array([-1_000.0, -1_000.0, 2_000.0]), BATTERY, 1_000)
     assert out[0] == pytest.approx(-900)  # 1 kWh stored gives 0.9 kWh out

@@ -5,22 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from market.indicative import local_offers, local_price
+from market.indicative import local_price, residual_offers
 
 
-def test_each_home_is_offered_its_share_of_the_street_s_surplus_or_demand_at_the_local_price():
+def test_each_home_is_offered_what_the_others_leave_at_the_scarce_side_s_price():
     """The scarce side's price: a tenth of the spread above feed-in where the street exports
-    (buyers are scarce), below retail where it imports (sellers are), the mid if balanced."""
+    (buyers are scarce), below retail where it imports (sellers are), the mid if balanced. A
+    home is offered the others' surplus to buy, their demand to sell — its own net left out."""
     retail = np.array([280_000, 280_000, 180_000])
     feed_in = np.array([50_000, 50_000, 50_000])
-    (buy, most_in), (sell, most_out) = local_offers(np.array([-5_000, 3_000, 0]), retail,
-                                                    feed_in, homes=4)
-    assert buy.tolist() == sell.tolist() == [73_000, 257_000, 115_000]
-    mid = local_price(np.array([-5_000, 3_000, 0]), retail, feed_in, share=0.5)
+    street = np.array([-5_000, 3_000, 0])
+    assert local_price(street, retail, feed_in).tolist() == [73_000, 257_000, 115_000]
+    mid = local_price(street, retail, feed_in, share=0.5)
     assert mid.tolist() == [165_000, 165_000, 115_000]
-    assert most_in.tolist() == [1_250, 0, 0]  # exporting street: a quarter of its surplus
-    assert most_out.tolist() == [0, 750, 0]  # importing street: a quarter of its demand
-
+    most_in, most_out = residual_offers(street, np.array([1_000, 500, -200]))
+    assert most_in.tolist() == [6_000, 0, 0]  # its own 1000 Wh import is not the others'
+    assert most_out.tolist() == [0, 2_500, 200]  # balanced with its export: the others need 200
 
 def test_a_planner_buys_from_neighbours_only_up_to_what_they_offer():
     """A battery home with a cheap local offer at noon: it charges from it up to the volume,
@@ -46,7 +46,7 @@ def test_homes_planning_with_local_offers_trade_more_locally_and_pay_less():
     """16 MILP homes (2030-green-high, 30 kVA, one day): the same street with and without the
     indicative prices; the no-market baseline (each home's own optimisation at its contract and
     the DSO's posted prices, which differ a little as the plans do) within 3 %.
-    Measured: 11.8 vs 6.9 kWh traded locally, bills 41.71 vs 42.33 €, 5 vs 7 homes worse off."""
+    Measured: 34.4 vs 6.9 kWh traded locally, bills 33.96 vs 37.61 €, 0 and 0 homes worse off."""
     from sim.kpi import summarise
     from sim.profiles import synthetic_profiles
     from sim.runner import run_simulation
@@ -69,17 +69,27 @@ def test_homes_planning_with_local_offers_trade_more_locally_and_pay_less():
     assert with_prices["bills"]["homes_worse_off"] <= without["bills"]["homes_worse_off"]
 
 
-def test_unused_local_volume_goes_to_the_homes_that_used_all_of_theirs():
-    """Three homes offered 100 Wh each of a 300 Wh evening demand: a used 100 (all), b 40,
-    c nothing. b keeps its 40, c is offered what it used (nothing), and a gets the 160 left."""
-    from market.indicative import reallocate
+def test_sequential_offers_give_the_surplus_to_one_home_after_another():
+    """A PV home exports 1000 Wh in slot 0 and the street needs 500 in slot 1; two batteries can
+    each take 600 and sell it back (90 %) up to what they are offered. The first to plan gets
+    all 600 it can use and sells 500, the second what is left: 400, with nothing to sell to.
+    Nobody is offered more than the others leave; homes whose offer did not move keep their
+    plan, and a sweep in which nobody re-plans ends the loop."""
+    from market.indicative import coordinate
 
-    offered = {h: np.array([100.0, 0.0]) for h in "abc"}
-    used = {"a": np.array([100.0, 0.0]), "b": np.array([40.0, 0.0]),
-            "c": np.array([0.0, 500.0])}  # c's use where nothing was offered does not count
-    new = reallocate(offered, used)
-    assert {h: v.tolist() for h, v in new.items()} == {
-        "a": [260.0, 0.0], "b": [40.0, 0.0], "c": [0.0, 0.0]}
-    assert sum(new.values()).tolist() == [300.0, 0.0]  # never more than the street's volume
-    nobody = reallocate(offered, {h: np.zeros(2) for h in "abc"})
-    assert all(v.tolist() == [0.0, 0.0] for v in nobody.values())
+    calls = []
+
+    def replan(home, buy, sell, sweep):
+        calls.append((home, sweep, buy.tolist(), sell.tolist()))
+        take = min(buy[0], 600.0)
+        return np.array([take, -min(0.9 * take, sell[1])])
+
+    nets = {"b1": np.zeros(2), "b2": np.zeros(2)}
+    rest = np.array([-1000.0, 500.0])
+    offers = coordinate(nets, rest, replan, [["b1", "b2"], ["b2", "b1"], ["b1", "b2"]])
+    assert nets == {"b1": pytest.approx([600.0, -500.0]), "b2": pytest.approx([400.0, 0.0])}
+    assert calls == [("b1", 0, [1000.0, 0.0], [0.0, 500.0]),
+                     ("b2", 0, [400.0, 0.0], [0.0, 0.0]),
+                     ("b1", 1, [600.0, 0.0], [0.0, 500.0])]  # b2 kept its plan; sweep 2: none
+    assert offers["b2"][0].tolist() == [400.0, 0.0]
+    assert (rest + nets["b1"] + nets["b2"]).tolist() == [0.0, 0.0]

@@ -109,6 +109,23 @@ def test_community_optimum_nets_neighbours_and_respects_the_limit():
         plan_community([pv_home, ev_home], BUY, SELL, limit_wh=100)
 
 
+def test_community_optimum_pays_each_homes_capacity_charge_when_asked():
+    """With the capacity tariff the centralised plan pays each home's own 15-minute import peak
+    (the homes' tariff, not the street's): its EV charges flatter, the peak charge is in its
+    cost, and the energy alone costs no less than the plan blind to the tariff."""
+    from node.milp import plan_community
+
+    homes = [(LOAD, np.zeros(T), HomeAssets(ev=EV), None, None),
+             (np.full(T, 50.0), PV, HomeAssets(), None, None)]
+    blind = plan_community(homes, BUY, SELL, limit_wh=10_000)
+    priced = plan_community(homes, BUY, SELL, limit_wh=10_000, peak_price_per_kw=120_000)
+    peaks = [max(float(n.max()), 0.0) for n in priced.net_wh]
+    assert priced.capacity_ueur == pytest.approx(sum(peaks) * 4 * 120_000 / 1000, rel=1e-6)
+    assert blind.capacity_ueur == 0
+    assert sum(peaks) < sum(max(float(n.max()), 0.0) for n in blind.net_wh) - 1
+    assert priced.cost_ueur - priced.capacity_ueur >= blind.cost_ueur - 1e-6
+
+
 def test_replanning_during_the_day_keeps_the_past_and_answers_new_prices(plan):
     """At slot 60 an import fee appears on slots 86–96: the home keeps its first 60 slots as
     they were and re-optimises the rest; its new plan is at least as good at the new prices."""

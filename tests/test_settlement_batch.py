@@ -90,12 +90,48 @@ def test_community_pool_settles_at_the_published_local_price():
     assert sum(e.delta_ueur for e in res.batch.entries) == 0
 
 
-def test_pool_never_covers_a_sale_that_was_not_delivered():
-    res = _batch([_trade(0, "supplier", "b", 1000, 150_000)],
-                 _readings({"a": (0, 400), "b": (0, 400)}))
-    b = res.statements["b"]  # sold 1000, delivered 400: the 600 are bought back at imbalance
-    assert b.imbalance_ueur == -value_ueur(600, TARIFF.imbalance_short(SLOT))
-    assert b.pooled_wh == 0
+def test_a_sale_not_delivered_is_bought_back_from_the_pool_at_no_less_than_it_sold_for():
+    """b sold 1000 Wh and delivered 400; a's extra export of 400 covered part of the rest inside
+    the street: those 400 Wh come from the pool at the higher of the pool price and b's sale
+    price, the other 200 from the supplier at the imbalance price. a gets the pool price."""
+    mid = (TARIFF.retail(SLOT) + TARIFF.feed_in_price(SLOT)) // 2
+    for sale in (mid - 20_000, mid + 20_000):
+        res = _batch([_trade(0, "supplier", "b", 1000, sale)],
+                     _readings({"a": (0, 400), "b": (0, 400)}))
+        a, b = res.statements["a"], res.statements["b"]
+        assert b.imbalance_ueur == -(value_ueur(400, max(mid, sale))
+                                     + value_ueur(200, TARIFF.imbalance_short(SLOT)))
+        assert b.pooled_wh == 400 and b.supplied_wh == 200
+        assert a.imbalance_ueur == value_ueur(400, mid)
+        # b gains nothing on the 600 Wh it did not deliver
+        assert b.trade_ueur + b.imbalance_ueur <= value_ueur(400, sale)
+        assert sum(e.delta_ueur for e in res.batch.entries) == 0
+
+
+def test_the_pool_covers_a_contract_not_kept_before_ordinary_extra_use():
+    """a sold 1000 Wh and delivered 600; c took 300 more than it bought; b exported 400 more.
+    The pool's 400 Wh go to a's 400 undelivered first — that is what b's surplus covered —
+    so a pays no imbalance premium, and c's 300 are the supplier's at retail."""
+    mid = (TARIFF.retail(SLOT) + TARIFF.feed_in_price(SLOT)) // 2
+    res = build_batch(7, SLOT, SLOT, [_trade(0, "supplier", "a", 1000, mid)],
+                      _readings({"a": (0, 600), "b": (0, 400), "c": (300, 0)}), ["a", "b", "c"],
+                      TARIFF, "supplier", "00" * 32)
+    a, b, c = (res.statements[p] for p in "abc")
+    assert a.imbalance_ueur == -value_ueur(400, mid) and a.pooled_wh == 400
+    assert c.imbalance_ueur == -value_ueur(300, TARIFF.retail(SLOT)) and c.pooled_wh == 0
+    assert b.imbalance_ueur == value_ueur(400, mid)
+    assert sum(e.delta_ueur for e in res.batch.entries) == 0
+
+
+def test_a_purchase_not_taken_is_sold_back_to_the_pool_at_no_more_than_it_cost():
+    mid = (TARIFF.retail(SLOT) + TARIFF.feed_in_price(SLOT)) // 2
+    for price in (mid - 20_000, mid + 20_000):  # b bought 1000, took 400; a took 300 extra
+        res = _batch([_trade(0, "b", "supplier", 1000, price)],
+                     _readings({"a": (300, 0), "b": (400, 0)}))
+        b = res.statements["b"]
+        assert b.imbalance_ueur == (value_ueur(300, min(mid, price))
+                                    + value_ueur(300, TARIFF.imbalance_long(SLOT)))
+        assert sum(e.delta_ueur for e in res.batch.entries) == 0
 
 
 def test_missing_reading_holds_the_slot_and_counts_the_sale_undelivered():
