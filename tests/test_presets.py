@@ -55,3 +55,13 @@ def test_preset_market_run_keeps_every_invariant_and_serves_every_asset():
                     assert ev[:h.ev.stays_until].sum() >= owed - h.ev.stays_until
                     assert owed > 0  # the night tariff makes every EV leave some to 00:00–07:00
             assert plan.net_wh.shape == (96,)
+    # the no-market bill counts each day's capacity charge on the counterfactual's own peak
+    from protocol.tariff import capacity_charge_ueur
+    from sim.kpi import no_market_bill_ueur
+
+    for h in sc.homes:
+        charge = sum(capacity_charge_ueur(int(max(d.own_net_wh.get(
+            h.home_id, d.actual_net_wh[h.home_id]).max(), 0)), sc.tariff) for d in result.days)
+        assert charge > 0
+        assert (no_market_bill_ueur(result, h.home_id, with_fees=False, with_capacity=True)
+                - no_market_bill_ueur(result, h.home_id, with_fees=False)) == charge
