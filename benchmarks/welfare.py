@@ -48,7 +48,7 @@ import time
 
 import numpy as np
 
-from node.control import track_plan
+from node.control import lendable_wh, track_plan
 from node.forecast import same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
 from protocol.units import SLOTS_PER_DAY, value_ueur
@@ -100,8 +100,7 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
             other = load[t] + assets_wh[t] - used
             if h.battery is not None:  # with the homes' peak guard where peaks are charged
                 cap = max(float(net.max()), peak) if peak_price else None
-                lendable = 0.0 if cap is None else float(np.minimum(
-                    np.maximum(-bat_plan[t + 1:], 0.0), np.maximum(cap - net[t + 1:], 0.0)).sum())
+                lendable = 0.0 if cap is None else lendable_wh(bat_plan[t + 1:], net[t + 1:], cap)
                 e, soc = track_plan(int(np.rint(net[t])), int(np.rint(other)), h.battery, soc,
                                     float(soc_plan[t]), float(bat_plan[t]), import_cap_wh=cap,
                                     guard_floor_wh=float(soc_plan[t])

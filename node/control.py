@@ -52,6 +52,14 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
     return 0, soc_wh
 
 
+def lendable_wh(later_battery_wh: np.ndarray, later_net_wh: np.ndarray, cap_wh: float) -> float:
+    """What the peak guard may lend now (grid side, Wh): the part of the later slots' planned
+    discharges (``later_battery_wh``, − = discharge) that they can go without while their
+    planned import (``later_net_wh``) stays within ``cap_wh``."""
+    return float(np.minimum(np.maximum(-np.asarray(later_battery_wh, float), 0.0),
+                            np.maximum(cap_wh - np.asarray(later_net_wh, float), 0.0)).sum())
+
+
 def feasible_schedule(battery_wh: np.ndarray, battery: Battery, soc_wh: float) -> np.ndarray:
     """``battery_wh`` (grid side, Wh per slot) clipped so that it can run from ``soc_wh``:
     within the battery's power, never below empty nor above full."""

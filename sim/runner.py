@@ -40,7 +40,7 @@ from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
 from meter_oracle.simulated import SimulatedMeter
 from node.bidder import Bidder
-from node.control import feasible_schedule, track_plan
+from node.control import feasible_schedule, lendable_wh, track_plan
 from node.forecast import (
     intraday_update,
     mean_absolute_error,
@@ -652,10 +652,7 @@ class Simulation:
             if self.sc.tariff.capacity_per_kw_day:  # the peak guard: the day's billed peak
                 billed = day["delivery"]["own" if own else "unactivated"][hid][:k]
                 cap = max(mp.peak_wh, float(billed.max()) if k else 0.0)
-                # what later planned discharges can go without and stay under it (grid side)
-                later = slice(k + 1, SLOTS_PER_DAY)
-                lendable = float(np.minimum(np.maximum(-mp.battery_wh[later], 0.0),
-                                            np.maximum(cap - mp.net_wh[later], 0.0)).sum())
+                lendable = lendable_wh(mp.battery_wh[k + 1:], mp.net_wh[k + 1:], cap)
             bat, soc[hid] = track_plan(int(np.rint(mp.net_wh[k])), load + assets - used,
                                        h.battery, soc[hid], floor, float(mp.battery_wh[k]),
                                        import_cap_wh=cap, guard_floor_wh=floor - lendable

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from node.control import feasible_schedule, track_plan
+from node.control import feasible_schedule, lendable_wh, track_plan
 from node.home import Battery
 from node.milp import HomeAssets, plan_home
 
@@ -59,6 +59,13 @@ def test_the_peak_guard_holds_the_import_to_the_billed_peak_below_the_floor():
     bat, soc = track_plan(0, 1_200, BATTERY, 5_000, floor_wh=5_000, planned_wh=0,
                           import_cap_wh=500, guard_floor_wh=4_700)
     assert bat == -270 and soc == pytest.approx(4_700)
+
+
+def test_the_guard_lends_what_later_discharges_can_go_without_under_the_cap():
+    # later: discharge 400 at net 200, 300 at net 900 (only 100 under a 1000 cap), charge 500
+    assert lendable_wh(np.array([-400.0, -300.0, 500.0]), np.array([200.0, 900.0, 1200.0]),
+                       1_000) == 500.0
+    assert lendable_wh(np.array([]), np.array([]), 1_000) == 0.0  # the day's last slot
 
 
 def test_feasible_schedule_clips_to_what_the_soc_allows():
