@@ -94,12 +94,12 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
         pv_plan = plan.pv_used_wh[i]
         bat_plan = np.zeros(len(buy)) if bat_plan is None else bat_plan
         assets_wh = net - bat_plan - load_fc + pv_plan  # EV, heat pump, appliances as planned
-        peak = 0.0
+        peak, planned_peak = 0.0, float(net.max())
         for t in range(len(buy)):
             used = pv[t] if pv_plan[t] >= pv_fc[t] - 0.5 else min(pv[t], pv_plan[t])
             other = load[t] + assets_wh[t] - used
             if h.battery is not None:  # with the homes' peak guard where peaks are charged
-                cap = max(float(net.max()), peak) if peak_price else None
+                cap = max(planned_peak, peak) if peak_price else None
                 lendable = 0.0 if cap is None else lendable_wh(bat_plan[t + 1:], net[t + 1:], cap)
                 e, soc = track_plan(int(np.rint(net[t])), int(np.rint(other)), h.battery, soc,
                                     float(soc_plan[t]), float(bat_plan[t]), import_cap_wh=cap,

@@ -131,9 +131,8 @@ def build_batch(
         key=lambda r: (r.message.meter_id, r.message.slot),
     )
     st: dict[str, HomeStatement] = defaultdict(HomeStatement)
-    contracted: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])  # bought, sold
-    # … and what they cost (µ€ × 1000 / Wh: Σ Wh × µ€/kWh; a buyer's incl. the fee)
-    contracted_value: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    # (participant, slot) → [bought Wh, sold Wh, Σ Wh × µ€/kWh paid (incl. fee), … received]
+    contracted: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     fees = 0
     for t in period_trades:
         seller_gets = value_ueur(t.quantity_wh, t.price)
@@ -150,10 +149,11 @@ def build_batch(
             s.sold_local_wh += t.quantity_wh
         fees += fee
         (b if t.aggressor == "buy" else s).congestion_borne_ueur += fee
-        contracted[(t.buyer, t.slot)][0] += t.quantity_wh
-        contracted[(t.seller, t.slot)][1] += t.quantity_wh
-        contracted_value[(t.buyer, t.slot)][0] += t.quantity_wh * (t.price + t.fee)
-        contracted_value[(t.seller, t.slot)][1] += t.quantity_wh * t.price
+        bought_c, sold_c = contracted[(t.buyer, t.slot)], contracted[(t.seller, t.slot)]
+        bought_c[0] += t.quantity_wh
+        bought_c[2] += t.quantity_wh * (t.price + t.fee)
+        sold_c[1] += t.quantity_wh
+        sold_c[3] += t.quantity_wh * t.price
 
     # Deviations of every metered participant in every slot, as integer arrays (exact: Wh × µ€/kWh
     # stays far below 2^63, and numpy's // floors like value_ueur).
@@ -164,11 +164,10 @@ def build_batch(
     imp, exp = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
     has_reading = np.zeros(shape, bool)
     buy_price, sale_price = np.zeros(shape, np.int64), np.zeros(shape, np.int64)  # µ€/kWh
-    for (p, slot), (b, s_) in contracted.items():
+    for (p, slot), (b, s_, bv, sv) in contracted.items():
         if p in index:
             i, j = index[p], slot - first_slot
             bought[i, j], sold[i, j] = b, s_
-            bv, sv = contracted_value[(p, slot)]
             buy_price[i, j] = bv // b if b else 0
             sale_price[i, j] = -(-sv // s_) if s_ else 0  # rounded up: never below it
     for r in period_readings:
@@ -207,9 +206,10 @@ def build_batch(
     rev_down = np.minimum(down, np.maximum(net, 0))  # a purchase not taken, sold back
     # Community pool: in each slot the extra imports and extra exports of different homes
     # meet inside the LV grid — a sale one home did not deliver is what another's surplus
-    # covered; the matched part settles between them at the local price, pro rata, and never
-    # crosses the transformer. Only the rest is the supplier's: at its imbalance prices where
-    # it reverses a contract, at the contract's prices otherwise.
+    # covered; the matched part settles between them at the local price (contracts not kept
+    # first, then the ordinary parts, each pro rata) and never crosses the transformer. Only
+    # the rest is the supplier's: at its imbalance prices where it reverses a contract, at the
+    # contract's prices otherwise.
     ord_up, ord_down = up - rev_up, down - rev_down
     total_up, total_down = up.sum(axis=0), down.sum(axis=0)
     matched = np.minimum(total_up, total_down)
