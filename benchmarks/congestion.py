@@ -12,22 +12,29 @@ metered overloaded slots (import and export) over both days, the rounds, what cu
 congestion fees, the DSO's cost per day (flexibility bought + corrections), and the annuity of
 the reinforcement it stands in for (a 400 kVA unit), per day. Then the same street on the
 preset's own 160 kVA, where the day-ahead prognosis overloads too, all three ways
-(``detail.transformer_160_kva``).
+(``detail.transformer_160_kva``). For each rating, the least any coordinator could pay to keep
+the nights starting on the simulated days within it (``cheapest_night_within``: one LP over all
+homes with perfect foresight, with the rating and without), against which the annuity decides
+between flexibility and reinforcement.
 Last line: {"overloaded_slots_baseline": …, "overloaded_slots_with_prices": …, "dso_cost_eur": …,
-"reinforcement_annuity_eur": …, "rounds": …, "overloaded_slots_with_flex": …}
+"reinforcement_annuity_eur": …, "rounds": …, "overloaded_slots_with_flex": …,
+"cheapest_within_rating_eur_per_day": …, …}
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 
+from node.milp import HomeAssets, plan_community
+from protocol.units import SLOTS_PER_DAY
 from sim.kpi import summarise
 from sim.profiles import simbench_profiles
 from sim.runner import run_simulation
-from sim.scenario import preset_scenario
+from sim.scenario import home_day_wh, outdoor_temperature_c, preset_scenario
 
 DAYS = 2
 CAPEX_EUR = 30_000  # 400 kVA unit and works, replacing the 200 (or 160) kVA one
@@ -40,6 +47,39 @@ def annuity(capex: float, years: int, rate: float) -> float:
 
 
 MODES = (("baseline", 0, False), ("with_prices", 8, False), ("with_flex", 3, True))
+NIGHT_SOC = 0.5  # the bound's batteries at noon, and again by the next noon (share of capacity)
+
+
+def cheapest_night_within(sc, profiles, day: int) -> dict:
+    """What keeping the night from 12:00 of unix ``day`` to 12:00 the next day within the
+    transformer's rating costs at the least (€): one LP over all homes (node.milp.
+    plan_community: perfect foresight, appliance starts relaxed, each home's capacity charge
+    at the tariff), with the rating and without it. Each EV is plugged in from its arrival to
+    07:00 with nothing left over; each battery starts at ``NIGHT_SOC`` and ends no lower. No
+    mechanism — prices, flexibility bought, anything — can keep the night within the rating
+    for less: the difference is the least the DSO must make good to the homes."""
+    half = SLOTS_PER_DAY // 2
+    first = day * SLOTS_PER_DAY + half
+    buy = np.array([sc.tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
+    sell = np.array([sc.tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
+    outdoor = np.concatenate([outdoor_temperature_c(day)[half:],
+                              outdoor_temperature_c(day + 1)[:half]])
+    homes = []
+    for h in sc.homes:
+        today, tomorrow = home_day_wh(h, profiles, day), home_day_wh(h, profiles, day + 1)
+        load = np.concatenate([today[0][half:], tomorrow[0][:half]]).astype(float)
+        pv = np.concatenate([today[1][half:], tomorrow[1][:half]]).astype(float)
+        ev = None if h.ev is None else replace(h.ev, arrival=h.ev.arrival - half,
+                                               departure=h.ev.stays_until + half, stays_until=0)
+        soc = None if h.battery is None else h.battery.capacity_wh * NIGHT_SOC
+        homes.append((load, pv, HomeAssets(h.battery, ev, h.heat_pump, h.appliances), soc,
+                      None))
+    peak = float(sc.tariff.capacity_per_kw_day)
+    limit = sc.grid.transformer_limit_wh
+    free = plan_community(homes, buy, sell, 100 * limit, outdoor, peak_price_per_kw=peak)
+    within = plan_community(homes, buy, sell, limit, outdoor, peak_price_per_kw=peak)
+    return {"cost_eur": round((within.cost_ueur - free.cost_ueur) / 1e6, 2),
+            "unconstrained_peak_import_kw": round(float(free.flow_wh.max()) * 4 / 1000, 1)}
 
 
 def measure(transformer_kva: float, profiles) -> dict:
@@ -78,6 +118,11 @@ def measure(transformer_kva: float, profiles) -> dict:
             else [],
             "wall_s": round(time.perf_counter() - t0, 1),
         }
+    sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=transformer_kva)
+    nights = [cheapest_night_within(sc, profiles, sc.start_day + d) for d in range(DAYS)]
+    out["cheapest_within_rating"] = {
+        "eur_per_day": round(float(np.mean([n["cost_eur"] for n in nights])), 2),
+        "per_night": nights}
     return out
 
 
@@ -100,6 +145,9 @@ def main() -> None:
         "reinforcement_annuity_per_day_eur": round(yearly / 365, 2),
         "rounds": len(out["with_prices"]["overloaded_per_round"]) - 1,
         "rounds_flex": len(out["with_flex"]["overloaded_per_round"]) - 1,
+        "cheapest_within_rating_eur_per_day": out["cheapest_within_rating"]["eur_per_day"],
+        "cheapest_within_rating_160_kva_eur_per_day":
+            heavy["cheapest_within_rating"]["eur_per_day"],
         "detail": out,
     }))
 

@@ -27,7 +27,8 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
     what the plan keeps for later (an evening peak, a congested slot) is not spent on this
     slot's error. Below it the battery runs no further from the plan than ``planned_wh``, the
     plan's own energy for the slot: it never charges back from the grid beyond the plan,
-    which would put the catching up into whatever slot comes next, congested or not.
+    which would put the catching up into whatever slot comes next, congested or not; with a
+    peak guard, a planned discharge below it runs only as far as the cap needs it.
     ``import_cap_wh``: the peak guard — the import the day's capacity charge already bills
     (the planned peak, or the day's metered peak if higher): where the slot would import more,
     the battery charges less and discharges, below the floor if need be, down to the cap — but
@@ -38,7 +39,12 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
     if floor_wh is not None:
         floor = min(max(floor_wh, 0.0), float(battery.capacity_wh))
         least = (floor - soc_wh) / eta if floor > soc_wh else (floor - soc_wh) * eta
-        want = max(want, int(np.ceil(min(least, planned_wh))))
+        allowed = planned_wh
+        if import_cap_wh is not None and floor > soc_wh and planned_wh < 0:
+            # below the floor after a loan: a planned discharge runs only as far as the cap
+            # needs it, the rest stays in to pay the loan back
+            allowed = max(planned_wh, min(import_cap_wh - other_wh, 0.0))
+        want = max(want, int(np.ceil(min(least, allowed))))
     most_in = int(min(battery.max_slot_wh, max(battery.capacity_wh - soc_wh, 0.0) / eta))
     most_out = int(min(battery.max_slot_wh, max(soc_wh, 0.0) * eta))
     e = min(max(want, -most_out), most_in)
@@ -58,6 +64,19 @@ def lendable_wh(later_battery_wh: np.ndarray, later_net_wh: np.ndarray, cap_wh: 
     planned import (``later_net_wh``) stays within ``cap_wh``."""
     return float(np.minimum(np.maximum(-np.asarray(later_battery_wh, float), 0.0),
                             np.maximum(cap_wh - np.asarray(later_net_wh, float), 0.0)).sum())
+
+
+def reachable_soc(battery: Battery, ran_wh: np.ndarray, soc0_wh: float, slots_left: int,
+                  wanted_wh: float) -> float:
+    """``wanted_wh`` (a day-end SoC, Wh) as far as ``battery`` can reach it: from ``soc0_wh``
+    at the day's start, moved by the schedule it ran (``ran_wh``, grid side, Wh per slot), then
+    charging at full power for ``slots_left`` slots; never above its capacity."""
+    soc = soc0_wh
+    eta = battery.one_way_efficiency
+    for e in feasible_schedule(np.asarray(ran_wh, float), battery, soc0_wh):
+        soc += e * eta if e > 0 else e / eta
+    most = soc + slots_left * battery.max_slot_wh * eta - 1.0  # a margin for rounding
+    return float(min(wanted_wh, most, battery.capacity_wh))
 
 
 def feasible_schedule(battery_wh: np.ndarray, battery: Battery, soc_wh: float) -> np.ndarray:

@@ -51,6 +51,9 @@ class HomeAssets:
     ev_owed_wh: int = 0
     ev_carry_price: float | None = None
     ev_carry_max_wh: float | None = None  # room the DSO leaves it tomorrow morning, if limited
+    # the SoC (Wh) the battery must end the day with at least, besides what it started with:
+    # once tomorrow is planned, the SoC tomorrow's plan starts from
+    battery_end_min_wh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,8 @@ def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets
             vals = [1.0, -eta, 1 / eta] + ([-1.0] if t else [])
             rhs = s0 if t == 0 else 0.0
             R.add(cols, vals, rhs, rhs)
-        R.add([soc[T - 1]], [1.0], min(s0, bat.capacity_wh), np.inf)  # keep what it started with
+        end = max(s0, assets.battery_end_min_wh or 0.0)  # keep what it started with, at least
+        R.add([soc[T - 1]], [1.0], min(end, bat.capacity_wh), np.inf)
         balance_extra += [(ch, 1.0), (dis, -1.0)]
 
     ev = assets.ev

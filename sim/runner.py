@@ -40,7 +40,7 @@ from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
 from meter_oracle.simulated import SimulatedMeter
 from node.bidder import Bidder
-from node.control import feasible_schedule, lendable_wh, track_plan
+from node.control import feasible_schedule, lendable_wh, reachable_soc, track_plan
 from node.forecast import (
     intraday_update,
     mean_absolute_error,
@@ -422,14 +422,17 @@ class Simulation:
 
     def _expected_end_soc(self, index: int, hid: str) -> float:
         """Where MILP home ``hid``'s battery will end day ``index``, which is being delivered:
-        its real SoC now, moved as the rest of its plan moves it (Wh)."""
+        its real SoC now, moved as the rest of its plan moves it (Wh) — but not from above its
+        planned SoC now, since what it holds above the plan absorbs the rest of the day's
+        forecast error (node.control.track_plan) and is spent by its end."""
         day = self.pending[index]
         mp = day["milp"][hid]
         done = day["delivery"]["done"] if "delivery" in day else 0
         if not done:
             return float(mp.soc_wh[-1])
         capacity = self.homes_by_id[hid].battery.capacity_wh
-        return float(np.clip(self.soc[hid] + mp.soc_wh[-1] - mp.soc_wh[done - 1], 0, capacity))
+        now = min(self.soc[hid], float(mp.soc_wh[done - 1]))
+        return float(np.clip(now + mp.soc_wh[-1] - mp.soc_wh[done - 1], 0, capacity))
 
     def _allot_morning(self, first, day, prognosis, plans, milp_plans, forecasts, starts,
                        allotted: list[FlexPurchase]):
@@ -437,7 +440,8 @@ class Simulation:
 
         Tomorrow's plans see only tomorrow: if the energy the EVs leave to 00:00–07:00 is more
         than the morning can take under the target (today's morning flow without today's
-        top-ups, as its forecast), the DSO caps each home's carry in proportion, and they
+        top-ups and battery discharges, as its forecast), the DSO caps each home's carry in
+        proportion, and they
         re-plan; each is paid its extra cost (appended to ``allotted``). Returns the new
         prognosis.
         """
@@ -448,8 +452,10 @@ class Simulation:
             return prognosis
         until = max(self.homes_by_id[hid].ev.stays_until for hid in carriers)
         target = sc.grid.transformer_limit_wh * (1 - sc.flex_margin)
-        top_ups = sum(mp.ev_wh[:until] for mp in milp_plans.values())
-        room = float(np.maximum(target - (prognosis[:until] - top_ups), 0).sum())
+        # the morning's own load is today's, without the EV top-ups and without the batteries'
+        # discharges: tonight's re-plans and forecast errors decide what they hold at midnight
+        movable = sum(mp.ev_wh[:until] + mp.battery_wh[:until] for mp in milp_plans.values())
+        room = float(np.maximum(target - (prognosis[:until] - movable), 0).sum())
         total = sum(carriers.values())
         if total <= room:
             return prognosis
@@ -516,13 +522,14 @@ class Simulation:
                    export_limit: np.ndarray | None = None,
                    limit_penalty: np.ndarray | float = 0.0, keep: MilpPlan | None = None,
                    keep_until: int = 0, carry_cap: dict[str, float] | None = None,
-                   local: bool = True, appliance_starts: dict[str, int] | None = None
-                   ) -> tuple[Plan, MilpPlan]:
+                   local: bool = True, appliance_starts: dict[str, int] | None = None,
+                   end_soc_min: float | None = None) -> tuple[Plan, MilpPlan]:
         """A flexible home's day from the MILP planner, at its supply-contract prices plus the
         DSO's posted congestion fees (public data), within the room the DSO allots it if any.
         ``keep``/``keep_until``: re-planned during the day, the slots before stay as planned.
         ``local``: with the exchange's local offers, if it published any; then the appliances
-        start at ``appliance_starts`` if given (node.milp.plan_home)."""
+        start at ``appliance_starts`` if given (node.milp.plan_home). ``end_soc_min``: the SoC
+        (Wh) the battery must end the day with at least."""
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -535,7 +542,8 @@ class Simulation:
                             appliances=h.appliances, ev_owed_wh=ev_owed,
                             ev_carry_price=carry_price,
                             ev_carry_max_wh=(self.carry_cap if carry_cap is None
-                                             else carry_cap).get(h.home_id))
+                                             else carry_cap).get(h.home_id),
+                            battery_end_min_wh=end_soc_min)
         local_import, local_export = (self.indicative.get(first, {}).get(h.home_id, (None, None))
                                       if local else (None, None))
         mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
@@ -788,13 +796,19 @@ class Simulation:
         carry_cap = dict(day["carry_cap"])
         tomorrow = next((d for d in self.pending.values()
                          if d["first"] == day["first"] + SLOTS_PER_DAY), None)
+        end_soc = None
         if tomorrow is not None and hid in tomorrow["starts"]:
             carry_cap[hid] = min(carry_cap.get(hid, np.inf), tomorrow["starts"][hid][2])
+            # and the battery ends tonight where tomorrow's plan starts it, as far as it can
+            battery = self.homes_by_id[hid].battery
+            if battery is not None:
+                end_soc = reachable_soc(battery, keep.battery_wh[:keep_until], start[0],
+                                        SLOTS_PER_DAY - keep_until, tomorrow["starts"][hid][0])
         try:
             plan, mp = self._milp_plan(
                 self.homes_by_id[hid], day["first"], *forecasts, day["day"], *start,
                 import_fee=import_fee, export_fee=export_fee, keep=keep, keep_until=keep_until,
-                carry_cap=carry_cap, local=not own,
+                carry_cap=carry_cap, end_soc_min=end_soc, local=not own,
                 # at the local offers the appliances keep their planned starts: the search over
                 # starts under the offers' volume caps is slow (node.milp.plan_home)
                 appliance_starts=None if own else day["milp"][hid].appliance_starts)

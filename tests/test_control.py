@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from node.control import feasible_schedule, lendable_wh, track_plan
+from node.control import feasible_schedule, lendable_wh, reachable_soc, track_plan
 from node.home import Battery
 from node.milp import HomeAssets, plan_home
 
@@ -59,6 +59,31 @@ def test_the_peak_guard_holds_the_import_to_the_billed_peak_below_the_floor():
     bat, soc = track_plan(0, 1_200, BATTERY, 5_000, floor_wh=5_000, planned_wh=0,
                           import_cap_wh=500, guard_floor_wh=4_700)
     assert bat == -270 and soc == pytest.approx(4_700)
+
+
+def test_after_a_loan_a_planned_discharge_runs_only_as_far_as_the_cap_needs_it():
+    """Below the floor with the guard on, the battery keeps what later slots did not need to
+    discharge under the cap: that is how the loan is paid back by the day's end."""
+    # 800 planned out, but the home imports only 600 without it and the cap is 500: 100 out
+    assert track_plan(-200, 600, BATTERY, 4_000, floor_wh=5_000, planned_wh=-800,
+                      import_cap_wh=500)[0] == -100
+    # the home is within the cap on its own: the planned discharge stays in the battery
+    assert track_plan(-200, 400, BATTERY, 4_000, floor_wh=5_000, planned_wh=-800,
+                      import_cap_wh=500)[0] == 0
+    # at or above the floor the plan runs as before
+    assert track_plan(-200, 400, BATTERY, 6_000, floor_wh=5_000, planned_wh=-800,
+                      import_cap_wh=500)[0] == -600
+    # without the guard, below the floor the planned discharge runs as planned
+    assert track_plan(-200, 400, BATTERY, 4_000, floor_wh=5_000, planned_wh=-800)[0] == -600
+
+
+def test_reachable_soc_is_what_full_power_charging_can_reach_by_the_day_end():
+    # 2 000 at the start, 1 000 out (grid side: 1 111 of SoC), then 2 slots at 1 250 in
+    ran = np.array([-1_000.0])
+    got = reachable_soc(BATTERY, ran, 2_000, 2, 9_000)
+    assert got == pytest.approx(2_000 - 1_000 / 0.9 + 2 * 1_250 * 0.9 - 1.0)
+    assert reachable_soc(BATTERY, ran, 2_000, 20, 6_000) == 6_000  # wanted is reachable
+    assert reachable_soc(BATTERY, ran, 2_000, 200, 12_000) == 10_000  # never above capacity
 
 
 def test_the_guard_lends_what_later_discharges_can_go_without_under_the_cap():

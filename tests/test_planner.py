@@ -84,6 +84,20 @@ def test_peak_charge_flattens_the_peak():
     assert capped.ev_wh.sum() == pytest.approx(flat.ev_wh.sum())
 
 
+def test_the_battery_ends_the_day_where_tomorrow_starts_it_when_asked():
+    """Without a terminal value the battery ends where it started (3 kWh); asked to leave
+    tomorrow 8 kWh it charges the difference, at the cheapest slots, and pays for it."""
+    bat = Battery(10_000, 5_000, initial_soc=0.3)
+    free = plan_home(LOAD, PV, HomeAssets(battery=bat), BUY, SELL)
+    kept = plan_home(LOAD, PV, HomeAssets(battery=bat, battery_end_min_wh=8_000), BUY, SELL)
+    assert free.soc_wh[-1] == pytest.approx(3_000, abs=1.0)
+    assert kept.soc_wh[-1] >= 8_000 - 1e-6
+    assert kept.cost_ueur > free.cost_ueur
+    # a floor below the start changes nothing: the day still keeps what it started with
+    low = plan_home(LOAD, PV, HomeAssets(battery=bat, battery_end_min_wh=1_000), BUY, SELL)
+    assert low.soc_wh[-1] >= 3_000 - 1e-6
+
+
 def test_impossible_demands_are_a_clear_error():
     greedy_ev = ElectricVehicle(arrival=90, departure=96, energy_wh=50_000, charger_w=3700)
     with pytest.raises(PlanInfeasible):
