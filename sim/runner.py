@@ -441,9 +441,8 @@ class Simulation:
         Tomorrow's plans see only tomorrow: if the energy the EVs leave to 00:00–07:00 is more
         than the morning can take under the target (today's morning flow without today's
         top-ups and battery discharges, as its forecast), the DSO caps each home's carry in
-        proportion, and they
-        re-plan; each is paid its extra cost (appended to ``allotted``). Returns the new
-        prognosis.
+        proportion, and they re-plan; each is paid its extra cost (appended to ``allotted``).
+        Returns the new prognosis.
         """
         sc = self.sc
         carriers = {hid: mp.ev_carry_wh / self.homes_by_id[hid].ev.efficiency
