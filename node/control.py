@@ -69,11 +69,12 @@ def lendable_wh(later_battery_wh: np.ndarray, later_net_wh: np.ndarray, cap_wh: 
 def reachable_soc(battery: Battery, ran_wh: np.ndarray, soc0_wh: float, slots_left: int,
                   wanted_wh: float) -> float:
     """``wanted_wh`` (a day-end SoC, Wh) as far as ``battery`` can reach it: from ``soc0_wh``
-    at the day's start, moved by the schedule it ran (``ran_wh``, grid side, Wh per slot), then
-    charging at full power for ``slots_left`` slots; never above its capacity."""
+    at the day's start, moved by the schedule it ran (``ran_wh``, grid side, Wh per slot; one
+    it can run, as ``feasible_schedule`` gives), then charging at full power for ``slots_left``
+    slots; never above its capacity."""
     soc = soc0_wh
     eta = battery.one_way_efficiency
-    for e in feasible_schedule(np.asarray(ran_wh, float), battery, soc0_wh):
+    for e in np.asarray(ran_wh, float):
         soc += e * eta if e > 0 else e / eta
     most = soc + slots_left * battery.max_slot_wh * eta - 1.0  # a margin for rounding
     return float(min(wanted_wh, most, battery.capacity_wh))
