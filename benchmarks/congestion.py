@@ -12,10 +12,13 @@ metered overloaded slots (import and export) over both days, the rounds, what cu
 congestion fees, the DSO's cost per day (flexibility bought + corrections), and the annuity of
 the reinforcement it stands in for (a 400 kVA unit), per day. Then the same street on the
 preset's own 160 kVA, where the day-ahead prognosis overloads too, all three ways
-(``detail.transformer_160_kva``). For each rating, the least any coordinator could pay to keep
-the nights starting on the simulated days within it (``cheapest_night_within``: one LP over all
-homes with perfect foresight, with the rating and without), against which the annuity decides
-between flexibility and reinforcement.
+(``detail.transformer_160_kva``). Each mode's metered nets also go through the AC power flow
+(``ac_*``: the real loading of the transformer and the feeder cables, losses and voltage drop
+in), and the price loop runs a fourth time on the DSO's AC congestion points
+(``with_prices_ac``, dso/congestion_model.py). For each rating, the least any coordinator could
+pay to keep the nights starting on the simulated days within it (``cheapest_night_within``: one
+LP over all homes with perfect foresight, with the rating and without), against which the
+annuity decides between flexibility and reinforcement.
 Last line: {"overloaded_slots_baseline": …, "overloaded_slots_with_prices": …, "dso_cost_eur": …,
 "reinforcement_annuity_eur": …, "rounds": …, "overloaded_slots_with_flex": …,
 "cheapest_within_rating_eur_per_day": …, …}
@@ -29,6 +32,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from dso.congestion_model import congestion_model
 from node.milp import HomeAssets, plan_community
 from protocol.units import SLOTS_PER_DAY
 from sim.kpi import summarise
@@ -46,7 +50,9 @@ def annuity(capex: float, years: int, rate: float) -> float:
     return capex * rate / (1 - (1 + rate) ** -years)
 
 
-MODES = (("baseline", 0, False), ("with_prices", 8, False), ("with_flex", 3, True))
+#: name, price-loop rounds, DSO buys flexibility, grid model (dso/congestion_model.py)
+MODES = (("baseline", 0, False, "lossless"), ("with_prices", 8, False, "lossless"),
+         ("with_flex", 3, True, "lossless"), ("with_prices_ac", 8, False, "ac"))
 NIGHT_SOC = 0.5  # the bound's batteries at noon, and again by the next noon (share of capacity)
 
 
@@ -85,17 +91,29 @@ def cheapest_night_within(sc, profiles, day: int) -> dict:
 def measure(transformer_kva: float, profiles) -> dict:
     """The street on ``transformer_kva`` without the DSO, with prices and with flexibility."""
     out = {}
-    for name, rounds, flex in MODES:
+    points = None
+    for name, rounds, flex, grid_model in MODES:
         sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=transformer_kva)
         sc.validation_rounds = rounds
         sc.dso_buys_flexibility = flex
         sc.dso_operates = name != "baseline"
+        sc.grid_model = grid_model
         t0 = time.perf_counter()
         result = run_simulation(sc, profiles)
         s = summarise(result, audit_replay=False)
         flow = np.concatenate([d.transformer_flow_wh for d in result.days])
         limit = sc.grid.transformer_limit_wh
+        # every mode's metered nets through the AC power flow: the real loading of the
+        # transformer and the feeder cables (losses and voltage drop in)
+        points = points or congestion_model(sc.grid, "ac")
+        ac = np.concatenate([points.point_flows_wh(d.actual_net_wh) for d in result.days], 1)
+        ac_over = np.abs(ac) > points.point_limits_wh[:, None]
         out[name] = {
+            "ac_overloaded_slots": int(ac_over.any(axis=0).sum()),
+            "ac_overloaded_slots_by_point": dict(zip(points.names,
+                                                     ac_over.sum(axis=1).tolist(), strict=True)),
+            "ac_peak_transformer_loading_percent": round(
+                float(np.abs(ac[0]).max() / points.point_limits_wh[0] * 100), 1),
             "overloaded_slots": s["transformer"]["overloaded_slots"],
             "overloaded_slots_per_day": [
                 int((np.abs(d.transformer_flow_wh) > limit).sum()) for d in result.days],
@@ -145,6 +163,14 @@ def main() -> None:
         "reinforcement_annuity_per_day_eur": round(yearly / 365, 2),
         "rounds": len(out["with_prices"]["overloaded_per_round"]) - 1,
         "rounds_flex": len(out["with_flex"]["overloaded_per_round"]) - 1,
+        # the AC power flow of the metered nets (transformer and feeder cables)
+        "ac_overloaded_slots_baseline": out["baseline"]["ac_overloaded_slots"],
+        "ac_overloaded_slots_with_prices": out["with_prices"]["ac_overloaded_slots"],
+        "ac_overloaded_slots_with_prices_ac": out["with_prices_ac"]["ac_overloaded_slots"],
+        "dso_cost_with_prices_ac_eur": out["with_prices_ac"]["dso_cost_eur_per_day"],
+        "ac_overloaded_slots_with_prices_ac_160_kva": heavy["with_prices_ac"][
+            "ac_overloaded_slots"],
+        "dso_cost_with_prices_ac_160_kva_eur": heavy["with_prices_ac"]["dso_cost_eur_per_day"],
         "cheapest_within_rating_eur_per_day": out["cheapest_within_rating"]["eur_per_day"],
         "cheapest_within_rating_160_kva_eur_per_day":
             heavy["cheapest_within_rating"]["eur_per_day"],

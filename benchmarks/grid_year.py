@@ -9,7 +9,11 @@ Newton-Raphson then solves 200 sampled slots — the 100 with the most loaded tr
 100 drawn at random from the rest — and the largest differences in transformer and line
 loading (percentage points) and voltage are reported. ``lossless_error_pct`` is how far the
 market's lossless linear flow (sum of net imports ÷ rating) is from the exact transformer
-loading, relative, over the year: the margin the DSO keeps on capacities it posts.
+loading, relative, over the year. ``ptdf_*_error_pct`` and ``relinearised_*_error_pct``: how far
+the linear sensitivities of every congestion point (transformer and feeder head cables,
+dso/sensitivity.py) are from the exact AC flow on the 100 most loaded slots, where a point is
+over half its rating — linearised once (at 1 % load, or at rated import as the market's zonal
+sensitivities are), or around the exact solution of the slot before.
 The same year is then run on a real SimBench grid (1-LV-rural1--2-sw, its own customers and
 profiles) with 50 sampled slots checked the same way (``simbench_rural1_2034``).
 Last line: {"year_s": …, "max_error_pp": …, …}.
@@ -25,6 +29,7 @@ from rich.progress import track
 
 from dso.network import build_network
 from dso.powerflow import BatchedPowerFlow, pandapower_slot
+from dso.sensitivity import PointFlows, rated_import_kw
 from sim.profiles import simbench_profiles
 from sim.scenario import default_scenario, home_year_wh
 from sim.simbench_grid import simbench_network, simbench_scenario
@@ -57,6 +62,7 @@ def year_of(scenario, profiles, grid, samples: int) -> dict:
         err_vm = max(err_vm, float(np.abs(ref.vm_pu[:, 0] - result.vm_pu[:, k]).max()))
     pp_slot_s = (time.perf_counter() - t3) / len(picked)
 
+    lin = linearisation_errors(grid, p_mw * 1000, top)
     lossless = np.abs(p_mw.sum(axis=0)) / (scenario.grid.transformer_kva / 1000) * 100
     loaded = trafo > 50  # relative error where it matters for congestion
     lossless_err = np.abs(lossless[loaded] - trafo[loaded]) / trafo[loaded] * 100
@@ -78,7 +84,32 @@ def year_of(scenario, profiles, grid, samples: int) -> dict:
         "speedup_vs_pandapower": round(pp_slot_s * p_mw.shape[1] / year_s, 1),
         "lossless_error_pct_max": round(float(lossless_err.max()), 2),
         "lossless_error_pct_mean": round(float(lossless_err.mean()), 2),
+        **lin,
     }
+
+
+def linearisation_errors(grid, p_kw: np.ndarray, slots: np.ndarray) -> dict:
+    """How far the linear models of the congestion points' flows (dso/sensitivity.py: the
+    transformer and the feeder head cables) are from the exact AC flow, relative, in ``slots``
+    (the most loaded), where a point is over half its rating: the PTDF linearised once at light
+    load, the one at rated import the market checks capacities with, and the one re-linearised
+    around the exact solution of the slot before (what the DSO's loop does between rounds)."""
+    flows = PointFlows(grid)
+    exact = flows.flows_kva(p_kw[:, slots])
+    rating = flows.rating_kva[:, None]
+    loaded = np.abs(exact) > rating / 2
+    n = p_kw.shape[0]
+    light = np.full((n, 1), flows.rating_kva[0] / n / 100)  # 1 % of the rating
+    out = {}
+    for key, around in (("ptdf_light_load", np.repeat(light, len(slots), 1)),
+                        ("ptdf_rated_import", np.repeat(rated_import_kw(flows), len(slots), 1)),
+                        ("relinearised_slot_before", p_kw[:, slots - 1])):
+        predicted = flows.linearise(around).predict(p_kw[:, slots])
+        err = np.abs(predicted - exact)[loaded] / np.abs(exact)[loaded] * 100
+        out[f"{key}_error_pct_max"] = round(float(err.max()), 3) if err.size else 0.0
+        out[f"{key}_error_pct_mean"] = round(float(err.mean()), 3) if err.size else 0.0
+    out["linearisation_points_checked"] = int(loaded.sum())
+    return out
 
 
 def main() -> None:

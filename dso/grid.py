@@ -1,8 +1,9 @@
 """The LV grid as the DSO models it for the market: transformer, feeders, homes on feeders.
 
 This model is lossless and radial: the transformer's import flow in a slot is the sum of the
-homes' net imports; the market and the price loop use it. Cable ratings, losses and voltages
-are in the pandapower model (:mod:`dso.network`) and its batched power flow (:mod:`dso.powerflow`).
+homes' net imports; the market and the price loop use it by default (``dso.congestion_model``).
+Cable ratings, losses and voltages are in the pandapower model (:mod:`dso.network`), its batched
+power flow (:mod:`dso.powerflow`) and the congestion points' sensitivities (:mod:`dso.sensitivity`).
 """
 
 from __future__ import annotations

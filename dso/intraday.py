@@ -39,12 +39,18 @@ class IntradayPricer:
     posted: dict[tuple[int, str], int] = field(default_factory=dict)  # (slot, dir) → price
     day_ahead: dict[tuple[int, str], int] = field(default_factory=dict)  # the floor
     last_changes: list[tuple[int, str, int]] = field(default_factory=list)  # of the last update
+    point: str | None = None  # the congestion point priced; default: the pricer's
+    # (the prognosis, limit and meters are then that point's: e.g. a feeder cable's homes)
+
+    @property
+    def point_name(self) -> str:
+        return self.pricer.point if self.point is None else self.point
 
     def record_day_ahead(self, postings: list[Signed]) -> None:
         """The prices already posted for the day (their latest version counts)."""
         for env in postings:
             m = env.message
-            if isinstance(m, CongestionPrice) and m.point == self.pricer.point:
+            if isinstance(m, CongestionPrice) and m.point == self.point_name:
                 self.posted[(m.slot, m.direction)] = m.price
                 self.day_ahead[(m.slot, m.direction)] = m.price
 
@@ -95,4 +101,4 @@ class IntradayPricer:
                     changes.append((slot, direction, want))
                     self.posted[(slot, direction)] = want
         self.last_changes = changes
-        return self.pricer.repost(changes) if changes else []
+        return self.pricer.repost(changes, self.point_name) if changes else []

@@ -16,6 +16,12 @@ readings) and, where it is over the limit:
 - export: it charges batteries back and brings EV charging forward first, then curtails PV of
   homes that export in that slot (their inverters' export limit).
 
+Below the transformer, feeder cables can be congestion points too (``FeederPoint``): in each
+slot their homes' flows are checked first, and an overload there is relieved by those homes
+alone, the same ways (EV charging deferred to room under both the cable's and the transformer's
+expected flows, batteries discharged, PV curtailed); charging back and bringing forward stay
+within the cable's room as well as the transformer's.
+
 No home pays for it: the change the activation makes to a home's metered net
 (``Activation.correction_wh``) is an energy-transfer correction. Settlement takes the home's net
 without it (``ledger/settlement_batch.py``), so its contracts, imbalance and capacity charge are
@@ -74,6 +80,17 @@ class BatterySlot:
                        max(self.capacity_wh - self.soc_wh, 0.0) / self.efficiency))
 
 
+@dataclass(frozen=True)
+class FeederPoint:
+    """A congestion point below the transformer: the homes whose summed net it carries, their
+    day-ahead flow and its limits on that sum (Wh per slot)."""
+
+    homes: frozenset[str]
+    planned_flow_wh: np.ndarray
+    limit_wh: int
+    restore_below_wh: int
+
+
 @dataclass
 class SlotChange:
     """What the DSO changes in one slot: each activated home's net and battery (Wh)."""
@@ -112,7 +129,8 @@ class OperatePhase:
 
     def __init__(self, ev_wh: Mapping[str, np.ndarray], windows: Mapping[str, ChargingWindow],
                  planned_flow_wh: np.ndarray, limit_wh: int,
-                 restore_below_wh: int | None = None) -> None:
+                 restore_below_wh: int | None = None,
+                 feeders: tuple[FeederPoint, ...] = ()) -> None:
         self.ev = {h: np.asarray(v, dtype=np.int64).copy() for h, v in ev_wh.items()}
         self.shift = {h: np.zeros(len(v), dtype=np.int64) for h, v in self.ev.items()}
         self.windows = windows
@@ -124,6 +142,14 @@ class OperatePhase:
         self.discharged_wh: dict[str, int] = {}  # grid-side, charging held back included
         self.restored_wh: dict[str, int] = {}  # grid-side, charged back
         self.advanced_wh: dict[str, int] = {}  # EV charging brought forward
+        self.feeders = feeders
+        self.feeder_of = {h: g for g, f in enumerate(feeders) for h in f.homes}
+        if len(self.feeder_of) != sum(len(f.homes) for f in feeders):
+            raise ValueError("a home sits below two feeder points")
+        self.feeder_expected = [np.asarray(f.planned_flow_wh, dtype=np.int64).copy()
+                                for f in feeders]
+        self._room: dict[int, int] = {}  # this slot: each feeder's room left to charge into
+        self._curtailed_now: dict[str, int] = {}  # this slot: PV curtailed so far
 
     @property
     def activated(self) -> list[str]:
@@ -155,32 +181,69 @@ class OperatePhase:
         change = SlotChange()
         delta = change.net_wh
         batteries = batteries or {}
+        self._curtailed_now: dict[str, int] = {}
+        # the feeder points first: each one's overload is its own homes' to relieve
+        for g, point in enumerate(self.feeders):
+            flow = self._feeder_flow(g, net_wh, delta)
+            if flow > point.limit_wh:
+                excess = self._defer_ev(k, flow - point.limit_wh, change, point.homes)
+                if excess > 0:
+                    self._discharge(excess, {h: b for h, b in batteries.items()
+                                             if h in point.homes}, change)
+            elif flow < -point.limit_wh:
+                self._curtail(-flow - point.limit_wh, net_wh, {
+                    h: v for h, v in pv_used_wh.items() if h in point.homes}, change)
         limit = self.limit
-        flow = int(sum(net_wh.values()))
+        flow = int(sum(net_wh.values())) + sum(delta.values())
         if flow > limit:
             excess = self._defer_ev(k, flow - limit, change)
             if excess > 0:
                 self._discharge(excess, batteries, change)
             return change
+        # each feeder's room now: charging back and bringing forward stay within it
+        self._room = {g: point.restore_below_wh - self._feeder_flow(g, net_wh, delta)
+                      for g, point in enumerate(self.feeders)}
         # room to charge back what batteries gave earlier: into an export overload first,
         # before any PV is curtailed
+        before = sum(delta.values())
         self._restore(self.restore_below - flow, batteries, change)
-        flow += sum(delta.values())
+        flow += sum(delta.values()) - before
         if flow <= self.restore_below:
             flow += self._advance_ev(k, self.restore_below - flow, change)
         if flow < -limit:
-            excess = -flow - limit
-            for h in sorted(pv_used_wh, key=lambda h: (int(net_wh[h]) + delta.get(h, 0), h)):
-                if excess <= 0:
-                    break
-                cut = min(int(max(-(net_wh[h] + delta.get(h, 0)), 0)), int(pv_used_wh[h]),
-                          excess)
-                if cut <= 0:
-                    continue
-                delta[h] = delta.get(h, 0) + cut
-                excess -= cut
-                self.curtailed_wh[h] = self.curtailed_wh.get(h, 0) + cut
+            self._curtail(-flow - limit, net_wh, pv_used_wh, change)
         return change
+
+    def _feeder_flow(self, g: int, net_wh: Mapping[str, int], delta: Mapping[str, int]) -> int:
+        """Feeder point ``g``'s flow this slot: its homes' nets with the changes so far (Wh)."""
+        return sum(int(net_wh[h]) + delta.get(h, 0) for h in self.feeders[g].homes
+                   if h in net_wh)
+
+    def _feeder_room(self, home: str, wanted: int) -> int:
+        """How much of ``wanted`` Wh more import the home's feeder point has room for now."""
+        g = self.feeder_of.get(home)
+        return wanted if g is None else max(min(wanted, self._room[g]), 0)
+
+    def _take_feeder_room(self, home: str, used: int) -> None:
+        g = self.feeder_of.get(home)
+        if g is not None:
+            self._room[g] -= used
+
+    def _curtail(self, excess: int, net_wh: Mapping[str, int], pv_used_wh: Mapping[str, int],
+                 change: SlotChange) -> None:
+        """Curtail the PV of exporting homes, the most exporting first, by ``excess`` (Wh)."""
+        delta = change.net_wh
+        for h in sorted(pv_used_wh, key=lambda h: (int(net_wh[h]) + delta.get(h, 0), h)):
+            if excess <= 0:
+                break
+            cut = min(int(max(-(net_wh[h] + delta.get(h, 0)), 0)),
+                      int(pv_used_wh[h]) - self._curtailed_now.get(h, 0), excess)
+            if cut <= 0:
+                continue
+            delta[h] = delta.get(h, 0) + cut
+            excess -= cut
+            self._curtailed_now[h] = self._curtailed_now.get(h, 0) + cut
+            self.curtailed_wh[h] = self.curtailed_wh.get(h, 0) + cut
 
     def _window_end(self, home: str, k: int) -> int:
         """The end (exclusive) of the plug-in window the home's EV is in at slot ``k``: this
@@ -189,17 +252,24 @@ class OperatePhase:
         return (w.morning_until if k < w.morning_until
                 else w.departure if w.arrival <= k < w.departure else k)
 
-    def _defer_ev(self, k: int, excess: int, change: SlotChange) -> int:
+    def _defer_ev(self, k: int, excess: int, change: SlotChange,
+                  only: frozenset[str] | None = None) -> int:
         """Defer EV charging out of import-overloaded slot ``k`` into later room of its window
-        (expected flow under the limit); returns the excess left."""
+        (expected flow under the limit, and under its feeder point's); returns the excess
+        left. ``only``: of these homes only."""
         for h in sorted(self.ev, key=lambda h: (-int(self.ev[h][k]), h)):
             if excess <= 0:
                 break
+            if only is not None and h not in only:
+                continue
             w, ev = self.windows[h], self.ev[h]
+            g = self.feeder_of.get(h)
             for j in range(k + 1, self._window_end(h, k)):
                 if excess <= 0 or ev[k] <= 0:
                     break
                 room = min(self.limit - int(self.expected[j]), w.max_wh - int(ev[j]))
+                if g is not None:
+                    room = min(room, self.feeders[g].limit_wh - int(self.feeder_expected[g][j]))
                 move = min(room, int(ev[k]), excess)
                 if move <= 0:
                     continue
@@ -207,6 +277,8 @@ class OperatePhase:
                 ev[j] += move
                 self.shift[h][j] += move
                 self.expected[j] += move
+                if g is not None:
+                    self.feeder_expected[g][j] += move
                 change.net_wh[h] = change.net_wh.get(h, 0) - move
                 change.ev_wh[h] = change.ev_wh.get(h, 0) - move
                 excess -= move
@@ -224,13 +296,17 @@ class OperatePhase:
                 if room <= 0:
                     return advanced
                 over = int(self.expected[j]) - self.restore_below
-                move = min(room, over, int(ev[j]), w.max_wh - int(ev[k]))
+                move = self._feeder_room(h, min(room, over, int(ev[j]), w.max_wh - int(ev[k])))
                 if move <= 0:
                     continue
                 ev[k] += move
                 ev[j] -= move
                 self.shift[h][j] -= move
                 self.expected[j] -= move
+                self._take_feeder_room(h, move)
+                g = self.feeder_of.get(h)
+                if g is not None:
+                    self.feeder_expected[g][j] -= move
                 change.net_wh[h] = change.net_wh.get(h, 0) + move
                 change.ev_wh[h] = change.ev_wh.get(h, 0) + move
                 room -= move
@@ -242,7 +318,8 @@ class OperatePhase:
                    change: SlotChange) -> None:
         """Cover ``excess`` import by holding back batteries' charging, then discharging them;
         the batteries with the most to give first."""
-        give = {h: b.energy_wh - b.lowest_wh() for h, b in batteries.items()}
+        give = {h: b.energy_wh + change.battery_wh.get(h, 0) - b.lowest_wh()
+                for h, b in batteries.items()}
         for h in sorted(give, key=lambda h: (-give[h], h)):
             if excess <= 0:
                 break
@@ -261,7 +338,7 @@ class OperatePhase:
             b = batteries[h]
             if room <= 0:
                 break
-            if b.owed_wh <= 0.5:
+            if b.owed_wh <= 0.5 or h in change.battery_wh:  # not one run for a feeder now
                 continue
             # grid-side energy that stores what is owed: less discharge first, then charge
             e, need = b.energy_wh, b.owed_wh
@@ -269,12 +346,13 @@ class OperatePhase:
                 less = min(-e, need * b.efficiency)
                 e, need = e + less, need - less / b.efficiency
             up = int(np.floor(e + need / b.efficiency - b.energy_wh + 1e-9))
-            up = min(up, b.highest_wh() - b.energy_wh, room)
+            up = self._feeder_room(h, min(up, b.highest_wh() - b.energy_wh, room))
             if up <= 0:
                 continue
             change.battery_wh[h] = up
             change.net_wh[h] = change.net_wh.get(h, 0) + up
             room -= up
+            self._take_feeder_room(h, up)
             self.restored_wh[h] = self.restored_wh.get(h, 0) + up
 
 

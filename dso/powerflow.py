@@ -91,13 +91,13 @@ class BatchedPowerFlow:
         self._trafo_scale = (self._base_mva / (trafo["sn_mva"] * trafo["parallel"] * trafo["df"])
                              ).to_numpy() * 100
 
-    def solve(self, p_mw: np.ndarray, q_mvar: np.ndarray | None = None) -> PowerFlowResult:
-        """Solve every column of ``p_mw`` (loads × slots, MW consumed; negative = export)."""
+    def voltages(self, p_mw: np.ndarray, q_mvar: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, int]:
+        """Complex bus voltages (internal buses × slots, pu) and iterations for loads ``p_mw``
+        (loads × slots, MW consumed; negative = export)."""
         p_mw = np.atleast_2d(np.asarray(p_mw, dtype=float))
         n_slots = p_mw.shape[1]
-        s_load = p_mw + 1j * (0 if q_mvar is None else np.atleast_2d(q_mvar))
-        s_inj = np.zeros((len(self._pq), n_slots), dtype=complex)
-        np.add.at(s_inj, self._load_row, -s_load / self._base_mva)
+        s_inj = self.injections(p_mw, q_mvar)
         v = np.repeat(self._w[:, None], n_slots, axis=1)
         iterations, step = 0, np.inf
         while step >= self.tol_pu:
@@ -111,6 +111,19 @@ class BatchedPowerFlow:
         v_all = np.empty((self._n_bus, n_slots), dtype=complex)
         v_all[self._pq] = v
         v_all[self._ref] = self._v_ref[:, None]
+        return v_all, iterations
+
+    def injections(self, p_mw: np.ndarray, q_mvar: np.ndarray | None = None) -> np.ndarray:
+        """Complex power injected at each PQ bus (rows in ``pq`` order × slots, pu)."""
+        p_mw = np.atleast_2d(np.asarray(p_mw, dtype=float))
+        s_load = p_mw + 1j * (0 if q_mvar is None else np.atleast_2d(q_mvar))
+        s_inj = np.zeros((len(self._pq), p_mw.shape[1]), dtype=complex)
+        np.add.at(s_inj, self._load_row, -s_load / self._base_mva)
+        return s_inj
+
+    def solve(self, p_mw: np.ndarray, q_mvar: np.ndarray | None = None) -> PowerFlowResult:
+        """Solve every column of ``p_mw`` (loads × slots, MW consumed; negative = export)."""
+        v_all, iterations = self.voltages(p_mw, q_mvar)
         i_f = np.abs(self._yf @ v_all)
         i_t = np.abs(self._yt @ v_all)
         line = np.maximum(i_f[self._line] * self._line_scale_f[:, None],

@@ -47,9 +47,11 @@ class CongestionPricer:
     version: int = 0
 
     def post_prices(self, first_slot: int, import_price: np.ndarray,
-                    export_price: np.ndarray) -> list[Signed]:
-        """Signed postings of given prices (µ€/kWh) for every slot and direction that has one."""
+                    export_price: np.ndarray, point: str | None = None) -> list[Signed]:
+        """Signed postings of given prices (µ€/kWh) for every slot and direction that has one,
+        at ``point`` (default: this pricer's)."""
         self.version += 1
+        point = self.point if point is None else point
         out = []
         for direction, prices in (("import", import_price), ("export", export_price)):
             for i, price in enumerate(prices):
@@ -57,14 +59,17 @@ class CongestionPricer:
                     continue
                 self.nonce += 1
                 out.append(self.key.sign(CongestionPrice(
-                    sender=self.dso_id, nonce=self.nonce, point=self.point,
+                    sender=self.dso_id, nonce=self.nonce, point=point,
                     slot=first_slot + i, direction=direction, price=int(price),
                     version=self.version)))
         return out
 
-    def post(self, first_slot: int, prognosis_wh: np.ndarray, limit_wh: int) -> list[Signed]:
-        """Signed prices for every slot whose prognosed |flow| exceeds ``limit_wh``."""
+    def post(self, first_slot: int, prognosis_wh: np.ndarray, limit_wh: float,
+             point: str | None = None) -> list[Signed]:
+        """Signed prices for every slot whose prognosed |flow| exceeds ``limit_wh``, at
+        ``point`` (default: this pricer's)."""
         self.version += 1
+        point = self.point if point is None else point
         out = []
         for i, flow in enumerate(prognosis_wh):
             ratio = abs(float(flow)) / limit_wh
@@ -75,7 +80,7 @@ class CongestionPricer:
             msg = CongestionPrice(
                 sender=self.dso_id,
                 nonce=self.nonce,
-                point=self.point,
+                point=point,
                 slot=first_slot + i,
                 direction=direction,
                 price=self.rule.price(ratio, direction),
@@ -84,14 +89,16 @@ class CongestionPricer:
             out.append(self.key.sign(msg))
         return out
 
-    def repost(self, changes: list[tuple[int, str, int]]) -> list[Signed]:
-        """Signed postings, under one new version, of (slot, direction, price µ€/kWh) changes;
-        a price of 0 lifts an earlier one."""
+    def repost(self, changes: list[tuple[int, str, int]], point: str | None = None
+               ) -> list[Signed]:
+        """Signed postings, under one new version, of (slot, direction, price µ€/kWh) changes
+        at ``point`` (default: this pricer's); a price of 0 lifts an earlier one."""
         self.version += 1
+        point = self.point if point is None else point
         out = []
         for slot, direction, price in changes:
             self.nonce += 1
             out.append(self.key.sign(CongestionPrice(
-                sender=self.dso_id, nonce=self.nonce, point=self.point, slot=slot,
+                sender=self.dso_id, nonce=self.nonce, point=point, slot=slot,
                 direction=direction, price=int(price), version=self.version)))
         return out

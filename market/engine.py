@@ -11,6 +11,8 @@ zones: for a buy at zone j, ask(i) + fee(i→j); for a sell at zone i, bid(j) �
 supplier stands in the upstream zone with infinite depth at the retail price (ask) and the feed-in
 price (bid), behind any order at the same effective price. Trades happen at the resting order's
 limit: the seller receives ``price``, the buyer pays ``price + fee``; the fee goes to the DSO.
+``fee(i→j)`` sums, over the congestion points the trade loads, the point's posted price in that
+direction times the per-mille its flow moves per unit traded (``protocol.topology``).
 A trade that would exceed a posted capacity is cut to the remaining headroom.
 """
 
@@ -152,7 +154,8 @@ class Exchange:
             fee = 0
             for name, change in self._flow[(from_zone, to_zone)]:
                 direction = "import" if change > 0 else "export"
-                fee += self._prices.get((name, slot, direction), 0)
+                # the point's price per kWh of its flow, times the kWh its flow moves per kWh
+                fee += (self._prices.get((name, slot, direction), 0) * abs(change) + 500) // 1000
             memo[(from_zone, to_zone)] = fee
         return fee
 

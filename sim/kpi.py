@@ -126,6 +126,29 @@ def check_invariants(result: RunResult, audit_replay: bool = True) -> Invariants
     return Invariants(money, escrow_ok, energy, once, replayed)
 
 
+def congestion_points(result: RunResult) -> dict:
+    """Per AC congestion point (Scenario.grid_model "ac"): rating, slots its exact flow from
+    the metered nets overloads, slots the price loop's final prognosis still overloaded, and
+    peak loading; empty for the lossless model."""
+    if result.point_limits_wh is None or not result.days:
+        return {}
+    flow = np.concatenate([d.point_flow_wh for d in result.days], axis=1)
+    planned = [d.point_prognosis_wh for d in result.days if d.point_prognosis_wh is not None]
+    out = {}
+    for k, name in enumerate(result.point_names):
+        limit = float(result.point_limits_wh[k])
+        out[name] = {
+            "rating_kva": round(wh_to_kw(limit), 1),
+            "overloaded_slots": int((np.abs(flow[k]) > limit).sum()),
+            "overloaded_import_slots": int((flow[k] > limit).sum()),
+            "overloaded_export_slots": int((flow[k] < -limit).sum()),
+            "prognosed_overloaded_slots": int(sum((np.abs(p[k]) > limit).sum()
+                                                  for p in planned)),
+            "peak_loading_percent": round(float(np.abs(flow[k]).max()) / limit * 100, 1),
+        }
+    return out
+
+
 def summarise(result: RunResult, audit_replay: bool = True) -> dict:
     """The report's numbers as a JSON-ready dict (energy kWh, money €, power kW)."""
     sc = result.scenario
@@ -203,6 +226,7 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "prognosed_overloaded_slots": int(sum(
                 (np.abs(d.prognosis_wh) > limit_wh).sum() for d in result.days)),
         },
+        "congestion_points": congestion_points(result),
         "market": {
             "trades": len(result.trades), "accepted_messages": result.accepted_messages,
             "rejected_messages": len(result.rejected_messages),

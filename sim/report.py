@@ -132,6 +132,10 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
         ("transformer rating", f"{t['rating_kva']:g} kVA"),
         ("overloaded slots (metered / prognosed)",
          f"{t['overloaded_slots']} / {t['prognosed_overloaded_slots']}"),
+        *((f"{name} (AC): peak, overloads met./progn.",
+           f"{c['peak_loading_percent']:.1f} % of {c['rating_kva']:g} kVA, "
+           f"{c['overloaded_slots']} / {c['prognosed_overloaded_slots']}")
+          for name, c in summary.get("congestion_points", {}).items()),
         ("congestion prices posted (day ahead / intraday)",
          f"{m['congestion_prices_posted']} / {m['intraday_prices_posted']}"),
         ("congestion fees to DSO", f"{m['congestion_fees_eur']:,.2f} €"),

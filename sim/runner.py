@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dso.congestion_model import congestion_model
 from dso.flex import FlexPurchase, procure
 from dso.intraday import IntradayPricer
-from dso.operate import BatterySlot, ChargingWindow, OperatePhase
+from dso.operate import BatterySlot, ChargingWindow, FeederPoint, OperatePhase
 from dso.pricing import CongestionPricer, PricingRule
 from dso.usef import validate
 from ledger.settlement_batch import SettlementResult, build_batch
@@ -121,6 +122,11 @@ class DayRecord:
     # what the DSO paid homes for capping the EV energy they leave to tomorrow morning (µ€):
     # part of ``flex_orders``; the DSO's, market or not, so the no-market bill counts it too
     allotment_ueur: dict[str, int] = field(default_factory=dict)
+    # AC congestion points (Scenario.grid_model "ac"), points × slots, Wh-equivalent of kVA ×
+    # 15 min, + = import: each one's exact flow from the metered nets, and the price loop's
+    # final day-ahead prognosis of it (None where the DSO did not run the loop)
+    point_flow_wh: np.ndarray | None = None
+    point_prognosis_wh: np.ndarray | None = None
 
 
 @dataclass
@@ -138,6 +144,9 @@ class RunResult:
     rejected_messages: list[str] = field(default_factory=list)
     validation_rounds: list[list[int]] = field(default_factory=list)  # overloaded slots/round
     readings: list[SignedReading] = field(default_factory=list)
+    # the DSO's AC congestion points (Scenario.grid_model "ac"): names and limits (Wh-equivalent)
+    point_names: tuple[str, ...] = ()
+    point_limits_wh: np.ndarray | None = None
 
 
 class Simulation:
@@ -150,7 +159,10 @@ class Simulation:
         self.profiles = profiles
         self.progress = progress or (lambda phase, done, total: None)
         self.parts = make_participants(scenario)
-        topo = scenario.grid.topology()
+        # the DSO's congestion points: what the price loop prognoses and the market checks
+        self.model = congestion_model(scenario.grid, scenario.grid_model, scenario.network)
+        self.limit_wh = self.model.transformer_limit_wh  # for the lossless transformer sum
+        topo = self.model.topology
         self.config = MarketConfig(
             gate_closure_s=scenario.gate_closure_s, tariff=scenario.tariff, topology=topo
         )
@@ -197,6 +209,9 @@ class Simulation:
                 slot_start(scenario.first_slot)))
         self.result = RunResult(scenario, self.parts, [], [], self.exchange, self.chain,
                                 self.verifier)
+        if self.model.flows is not None:
+            self.result.point_names = self.model.names
+            self.result.point_limits_wh = self.model.point_limits_wh
         self.clock = VirtualClock(slot_start(scenario.first_slot) - DAY_SECONDS)
         self.pending: dict[int, dict] = {}
         self.indoor: dict[str, float] = {}
@@ -210,6 +225,8 @@ class Simulation:
         # per day (first slot): the indicative local offers each MILP home plans with
         self.indicative: dict[int, dict[str, tuple]] = {}  # … per MILP home
         self.local_price: dict[int, np.ndarray] = {}  # … the published local price per slot
+        # per day (first slot), AC points only: the price loop's final prognosis per point (Wh)
+        self.point_prognosis: dict[int, np.ndarray] = {}
 
     # ---- messaging --------------------------------------------------------------------------
     def _send(self, envelope: Signed, now: int) -> None:
@@ -301,19 +318,23 @@ class Simulation:
             prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
         fees = (np.zeros(SLOTS_PER_DAY, np.int64), np.zeros(SLOTS_PER_DAY, np.int64))
         if milp_plans:  # USEF validate: the DSO prices, flexible homes re-plan, until it fits
-            limit = sc.grid.transformer_limit_wh
+            points = self.model.flows is not None  # AC congestion points, else the lossless sum
 
-            def replan(import_fee: np.ndarray, export_fee: np.ndarray) -> np.ndarray:
+            def replan(import_price: np.ndarray, export_price: np.ndarray) -> np.ndarray:
                 # Homes update at different times: a seeded third re-plans each round, so the
                 # flexible load moves gradually instead of herding into the same cheap slot.
                 ids = sorted(milp_plans)
                 movers = [ids[i] for i in self.rng.permutation(len(ids))[: max(1, len(ids) // 3)]]
                 for hid in movers:
                     h = self.homes_by_id[hid]
+                    import_fee, export_fee = self.model.home_fees(h.zone, import_price,
+                                                                  export_price)
                     plans[hid], milp_plans[hid] = self._milp_plan(
                         h, first, forecasts[hid][0], forecasts[hid][1], forecasts[hid][2], day,
                         *starts[hid], import_fee=import_fee, export_fee=export_fee)
-                return sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
+                nets = {k: p.net_wh for k, p in plans.items()}
+                return (self.model.point_flows_wh(nets) if points
+                        else sc.grid.transformer_flow_wh(nets))
 
             export_caps: dict[str, np.ndarray] = {}
             allotted: list[FlexPurchase] = []
@@ -337,7 +358,11 @@ class Simulation:
                 postings = []  # the DSO pays for flexibility instead of charging fees
                 self.result.validation_rounds.append(flex.overloaded_per_round)
             else:
-                validation = validate(prognosis, limit, replan, max_rounds=sc.validation_rounds,
+                first_prognosis = (self.model.point_flows_wh(
+                    {k: p.net_wh for k, p in plans.items()}) if points else prognosis)
+                validation = validate(first_prognosis,
+                                      self.model.point_limits_wh if points else self.limit_wh,
+                                      replan, max_rounds=sc.validation_rounds,
                                       export_cap=self.export_cap)
                 # Without the market the DSO's prices are still its tariff: each home's own
                 # optimisation answers them. Planned at contract + fees, the market's plans are
@@ -345,18 +370,34 @@ class Simulation:
                 # intraday re-plans; planned with local offers, it is one more plan without them.
                 own = milp_plans if not sc.indicative_prices else {
                     hid: self._milp_plan(self.homes_by_id[hid], first, *forecasts[hid], day,
-                                         *starts[hid], import_fee=validation.import_price,
-                                         export_fee=validation.export_price, local=False)[1]
+                                         *starts[hid], *self.model.home_fees(
+                                             self.homes_by_id[hid].zone, validation.import_price,
+                                             validation.export_price), local=False)[1]
                     for hid in sorted(milp_plans)}
-                prognosis = validation.prognosis_wh
-                postings = self.pricer.post_prices(first, validation.import_price,
-                                                   validation.export_price)
                 fees = (validation.import_price, validation.export_price)
+                if points:  # per point; the rest of the day checks the lossless sum
+                    prognosis = sc.grid.transformer_flow_wh(
+                        {k: p.net_wh for k, p in plans.items()})
+                    postings = [env for k, name in enumerate(self.model.names)
+                                for env in self.pricer.post_prices(
+                                    first, fees[0][k], fees[1][k], point=name)]
+                    self.point_prognosis[first] = validation.prognosis_wh
+                else:
+                    prognosis = validation.prognosis_wh
+                    postings = self.pricer.post_prices(first, *fees)
                 self.result.validation_rounds.append(validation.overloaded_per_round)
             flex_orders = allotted + (flex.orders if sc.dso_buys_flexibility else [])
         else:  # no home plans with the MILP: prices, or (buying flexibility) the operate phase
-            postings = ([] if sc.dso_buys_flexibility or not sc.validation_rounds
-                        else self.pricer.post(first, prognosis, sc.grid.transformer_limit_wh))
+            postings = []
+            if not sc.dso_buys_flexibility and sc.validation_rounds:
+                if self.model.flows is None:
+                    postings = self.pricer.post(first, prognosis, self.limit_wh)
+                else:  # each AC point's prognosis against its rating
+                    points = self.model.point_flows_wh({k: p.net_wh for k, p in plans.items()})
+                    self.point_prognosis[first] = points
+                    postings = [env for k, name in enumerate(self.model.names)
+                                for env in self.pricer.post(
+                                    first, points[k], self.model.point_limits_wh[k], name)]
             flex_orders, export_caps = [], {}
         for env in postings:
             self._send(env, now)
@@ -372,10 +413,15 @@ class Simulation:
         # loop day ahead); on a street of rule-planned homes they would only tax
         if (not sc.dso_buys_flexibility and sc.validation_rounds and sc.intraday_prices
                 and milp_plans):
-            intraday = IntradayPricer(self.pricer, first, np.asarray(prognosis),
-                                      sc.grid.transformer_limit_wh,
-                                      frozenset(h.home_id for h in sc.homes))
-            intraday.record_day_ahead(postings)
+            intraday = []  # (zone or None for all homes, its point's pricer) per point
+            for (zone, limit), name in zip(self.model.lossless_limits(), self.model.names,
+                                           strict=True):
+                homes = [h.home_id for h in sc.homes if zone is None or h.zone == zone]
+                flow = prognosis if zone is None else sum(plans[hid].net_wh for hid in homes)
+                pricer = IntradayPricer(self.pricer, first, np.asarray(flow), limit,
+                                        frozenset(homes), point=name)
+                pricer.record_day_ahead(postings)
+                intraday.append((zone, pricer))
         self.pending[index] = {
             "intraday": intraday, "intraday_postings": [], "replans": 0, "day": day,
             "forecasts": forecasts, "starts": starts, "carry_cap": dict(self.carry_cap),
@@ -450,18 +496,29 @@ class Simulation:
         if not carriers:
             return prognosis
         until = max(self.homes_by_id[hid].ev.stays_until for hid in carriers)
-        target = sc.grid.transformer_limit_wh * (1 - sc.flex_margin)
-        # the morning's own load is today's, without the EV top-ups and without the batteries'
-        # discharges: tonight's re-plans and forecast errors decide what they hold at midnight
-        movable = sum(mp.ev_wh[:until] + mp.battery_wh[:until] for mp in milp_plans.values())
-        room = float(np.maximum(target - (prognosis[:until] - movable), 0).sum())
-        total = sum(carriers.values())
-        if total <= room:
+        share: dict[str, float] = {}
+        # per congestion point: the transformer (all homes), and with AC points each feeder
+        # cable (its feeder's homes); a home's carry is capped by its tightest point
+        for zone, limit in self.model.lossless_limits():
+            target = limit * (1 - sc.flex_margin)
+            inside = [hid for hid in plans if zone is None or self.homes_by_id[hid].zone == zone]
+            flow = sum((plans[hid].net_wh for hid in inside), np.zeros(SLOTS_PER_DAY))
+            # the morning's own load is today's, without the EV top-ups and without the
+            # batteries' discharges: tonight's re-plans and forecast errors decide what they
+            # hold at midnight
+            movable = sum((milp_plans[hid].ev_wh[:until] + milp_plans[hid].battery_wh[:until]
+                           for hid in inside if hid in milp_plans), np.zeros(until))
+            room = float(np.maximum(target - (flow[:until] - movable), 0).sum())
+            total = sum(carriers[hid] for hid in inside if hid in carriers)
+            if total > room:
+                for hid in inside:
+                    if hid in carriers:
+                        share[hid] = min(share.get(hid, 1.0), room / total)
+        if not share:
             return prognosis
-        share = room / total
-        for hid in sorted(carriers):
+        for hid in sorted(share):
             before = milp_plans[hid]
-            self.carry_cap[hid] = before.ev_carry_wh * share
+            self.carry_cap[hid] = before.ev_carry_wh * share[hid]
             plans[hid], milp_plans[hid] = self._milp_plan(
                 self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
             # a FlexOrder like any other: the DSO pays the home what the cap costs it
@@ -485,7 +542,7 @@ class Simulation:
             # energy beyond the room costs more where the street is further over: the home
             # leaves the worst slots first and never piles into one
             excess = np.maximum(np.maximum(-import_room, -export_room), 0)
-            penalty = sc.flex_value_ueur_per_kwh * (1 + excess / sc.grid.transformer_limit_wh)
+            penalty = sc.flex_value_ueur_per_kwh * (1 + excess / self.limit_wh)
             offered[hid] = self._milp_plan(
                 h, first, *forecasts[hid], day, *starts[hid], import_limit=import_room,
                 export_limit=export_room, limit_penalty=penalty)
@@ -494,7 +551,7 @@ class Simulation:
             return offered[hid][0].net_wh, round(extra)
 
         flex = procure(prognosis, {k: plans[k].net_wh for k in sorted(milp_plans)},
-                       sc.grid.transformer_limit_wh, replan, margin=sc.flex_margin,
+                       self.limit_wh, replan, margin=sc.flex_margin,
                        max_price=sc.flex_value_ueur_per_kwh)
         for order in flex.orders:
             plans[order.home], milp_plans[order.home] = offered[order.home]
@@ -606,12 +663,20 @@ class Simulation:
         phase = None
         if sc.dso_operates:  # operate: the DSO activates flexibility slot by slot
             evs = {hid: self.homes_by_id[hid].ev for hid in ev_homes}
+            feeders = []  # AC points: each feeder cable, by its homes' lossless sum
+            for zone, limit in self.model.lossless_limits()[1:]:
+                homes = frozenset(h.home_id for h in sc.homes if h.zone == zone)
+                feeders.append(FeederPoint(
+                    homes, sum((day["plans"][hid].net_wh for hid in homes),
+                               np.zeros(SLOTS_PER_DAY, np.int64)),
+                    limit, int(limit * (1 - sc.flex_margin))))
             phase = OperatePhase(
                 {hid: np.rint(day["milp"][hid].ev_wh).astype(np.int64) for hid in ev_homes},
                 {hid: ChargingWindow(ev.arrival, ev.departure, ev.charger_w // 4,
                                      ev.stays_until) for hid, ev in evs.items()},
-                day["prognosis"], sc.grid.transformer_limit_wh,
-                restore_below_wh=int(sc.grid.transformer_limit_wh * (1 - sc.flex_margin)))
+                day["prognosis"], self.limit_wh,
+                restore_below_wh=int(self.limit_wh * (1 - sc.flex_margin)),
+                feeders=tuple(feeders))
         day["delivery"] = {
             "net": zeros(), "unactivated": zeros(), "consumption": zeros(),
             "own": {hid: np.zeros(SLOTS_PER_DAY, np.int64) for hid in day["own"]},
@@ -739,7 +804,8 @@ class Simulation:
         accepted = self.verifier.accepted_envelopes
         if day["intraday"] is not None:
             for env in accepted[self.priced_readings:]:
-                day["intraday"].add(env.message)
+                for _, pricer in day["intraday"]:
+                    pricer.add(env.message)
             self._reprice(index)
         self.priced_readings = len(accepted)
         if sc.replan_every:
@@ -769,8 +835,7 @@ class Simulation:
             return
         phase = day["delivery"]["phase"]
         ordered = {o.home for o in day["flex_orders"]}
-        fees = day["fees"] if day["intraday"] is None else (
-            day["intraday"].fees("import"), day["intraday"].fees("export"))
+        fees = self._prices_in_force(day)
         for n, hid in enumerate(sorted(day["milp"])):
             if (k + 1 + n) % sc.replan_every or hid in ordered or self._held(phase, hid):
                 continue
@@ -778,10 +843,25 @@ class Simulation:
             load, pv = day["actual"][hid]  # what its own meter has seen up to now
             forecasts = (intraday_update(load_fc, load, k + 1),
                          intraday_update(pv_fc, pv, k + 1, scale=True), spread)
-            self._replan_home(day, hid, forecasts, keep_until, k + 1, *fees)
+            home_fees = self.model.home_fees(self.homes_by_id[hid].zone, *fees)
+            self._replan_home(day, hid, forecasts, keep_until, k + 1, *home_fees)
             if day["own"] is not day["milp"] and hid in day["own"]:
                 # the no-market counterfactual revises its plan alike, without local offers
-                self._replan_home(day, hid, forecasts, keep_until, k + 1, *fees, own=True)
+                self._replan_home(day, hid, forecasts, keep_until, k + 1, *home_fees, own=True)
+
+    def _prices_in_force(self, day: dict) -> tuple[np.ndarray, np.ndarray]:
+        """The DSO's import and export prices for the day's slots (µ€/kWh): per slot of the
+        transformer, or per point and slot; each point's intraday prices where it has them."""
+        imp, exp = day["fees"]
+        if day["intraday"] is None:
+            return imp, exp
+        if np.ndim(imp) == 1:
+            (_, pricer), = day["intraday"]
+            return pricer.fees("import"), pricer.fees("export")
+        imp, exp = imp.copy(), exp.copy()
+        for k, (_, pricer) in enumerate(day["intraday"]):
+            imp[k], exp[k] = pricer.fees("import"), pricer.fees("export")
+        return imp, exp
 
     def _replan_home(self, day: dict, hid: str, forecasts: tuple, keep_until: int,
                      delivered: int, import_fee: np.ndarray | None,
@@ -820,7 +900,7 @@ class Simulation:
         # over its target where it was not is refused, and the home keeps its plan
         change = plan.net_wh - day["plans"][hid].net_wh
         flow = day["flow"] + change
-        target = self.sc.grid.transformer_limit_wh * (1 - self.sc.flex_margin)
+        target = self.limit_wh * (1 - self.sc.flex_margin)
         if (keep_until < SLOTS_PER_DAY
                 and ((np.abs(flow) > target) & (np.abs(flow) > np.abs(day["flow"])))[
                     keep_until:].any()):
@@ -838,30 +918,37 @@ class Simulation:
         far (dso/intraday.py); every MILP home re-plans the rest of its day at the new prices."""
         sc, now, day = self.sc, self.clock.now, self.pending[index]
         from_slot = slot_of(now + sc.gate_closure_s) + 1  # the first whose gate is still open
-        postings = day["intraday"].update(from_slot)
+        postings = []
+        # per point (all homes, or a feeder's): the slots whose prices rose, and any lifted
+        changed: list[tuple[str | None, dict[str, list[int]], bool]] = []
+        for zone, pricer in day["intraday"]:
+            posted = pricer.update(from_slot)
+            postings += posted
+            if posted:
+                raised: dict[str, list[int]] = {"import": [], "export": []}
+                for slot, direction, _price in pricer.last_changes:
+                    raised[direction].append(slot - day["first"])
+                changed.append((zone, raised, any(p == 0 for *_, p in pricer.last_changes)))
         for env in postings:
             self._send(env, now)
         day["intraday_postings"] += postings
         keep_until = from_slot - day["first"]
         if not postings or keep_until >= SLOTS_PER_DAY:
             return
-        import_fee, export_fee = day["intraday"].fees("import"), day["intraday"].fees("export")
+        prices = self._prices_in_force(day)
         phase = day["delivery"]["phase"]
-        raised = {"import": [], "export": []}
-        lifted = False
-        for slot, direction, price in day["intraday"].last_changes:
-            raised[direction].append(slot - day["first"])
-            lifted |= price == 0
         responders = day.setdefault("responders", set())
         affected = []
         for hid in sorted(day["milp"]):
             if self._held(phase, hid):
                 continue  # its EV's or battery's schedule is the DSO's today
             mp = day["milp"][hid]
-            # a home re-plans if a new price falls on energy it plans to move that way, or a
-            # price it answered before is lifted
-            if ((lifted and hid in responders) or (mp.import_wh[raised["import"]] > 0.5).any()
-                    or (mp.export_wh[raised["export"]] > 0.5).any()):
+            zone = self.homes_by_id[hid].zone
+            # a home re-plans if a new price at one of its points falls on energy it plans to
+            # move that way, or a price it answered before is lifted
+            if any((lifted and hid in responders) or (mp.import_wh[raised["import"]] > 0.5).any()
+                   or (mp.export_wh[raised["export"]] > 0.5).any()
+                   for where, raised, lifted in changed if where in (None, zone)):
                 affected.append(hid)
         # homes react at different times: a seeded third of them now, the rest at later
         # postings, so the flexible load does not herd into the next cheapest slot at once
@@ -872,8 +959,8 @@ class Simulation:
         for hid in movers:
             current = day["plans"][hid]  # with its latest revised forecast, if any
             forecasts = (current.load_wh, current.pv_wh, day["forecasts"][hid][2])
-            if self._replan_home(day, hid, forecasts, keep_until, delivered, import_fee,
-                                 export_fee):
+            if self._replan_home(day, hid, forecasts, keep_until, delivered,
+                                 *self.model.home_fees(self.homes_by_id[hid].zone, *prices)):
                 responders.add(hid)
 
     def _as_delivered(self, day: dict, hid: str, delivered: int, own: bool = False
@@ -917,6 +1004,9 @@ class Simulation:
         unactivated = {hid: dv["unactivated"][hid] for hid in activated}
         corrections = {hid: actual_net[hid] - unactivated[hid] for hid in activated}
         flow = sc.grid.transformer_flow_wh(actual_net)
+        # AC points: each one's exact flow from what the meters measured (Wh-equivalent)
+        point_flow = (None if self.model.flows is None
+                      else self.model.point_flows_wh(actual_net))
         metered = np.zeros(SLOTS_PER_DAY, dtype=np.int64)
         for (_, slot), r in self.verifier.accepted.items():
             if first <= slot < first + SLOTS_PER_DAY:
@@ -959,6 +1049,7 @@ class Simulation:
             actual_load_wh=consumption,
             actual_pv_wh={k: v[1] for k, v in day["actual"].items()},
             prognosis_wh=day["prognosis"], transformer_flow_wh=flow, metered_flow_wh=metered,
+            point_flow_wh=point_flow, point_prognosis_wh=self.point_prognosis.pop(first, None),
             posted_prices=[e.message for e in day["postings"]], settlement=settlement,
             intraday_prices=[e.message for e in day["intraday_postings"]],
             intraday_replans=day["replans"],

@@ -7,7 +7,8 @@ communities) under one MV/LV transformer, with real SimBench household and PV pr
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from node.home import Battery, HomeConfig
 from protocol.tariff import Tariff, two_rate_tariff
 from protocol.units import SLOTS_PER_DAY
 from sim.profiles import HOUSEHOLD_PROFILES, PROFILE_YEAR_START, PV_PROFILES, Profiles
+
+if TYPE_CHECKING:
+    from dso.network import GridNetwork
 
 DEFAULT_START = dt.date(2016, 5, 26)  # a sunny late-spring day in the profile year
 
@@ -71,6 +75,10 @@ class Scenario:
     # state every this many slots, in turn (0: never; the day-ahead plan runs all day)
     replan_every: int = 16
     dso_escrow_ueur: int = 1_000_000_000  # the DSO's escrow for those corrections
+    # the DSO's congestion points (dso/congestion_model.py): "lossless" (the transformer, the
+    # sum of net imports) or "ac" (transformer and feeder cables, exact AC power flow)
+    grid_model: str = "lossless"
+    network: GridNetwork | None = field(default=None, repr=False)  # its pandapower model
 
     @property
     def first_slot(self) -> int:

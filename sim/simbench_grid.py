@@ -102,7 +102,8 @@ def simbench_scenario(code: str, days: int = 1, seed: int = 0,
     grid = LVGrid(float(net.trafo.sn_mva.iloc[0]) * 1000, feeders,
                   {h.home_id: h.zone for h in homes})
     scenario = Scenario(name=code, homes=homes, grid=grid, tariff=two_rate_tariff(),
-                        start_day=unix_day(start), days=days, seed=seed)
+                        start_day=unix_day(start), days=days, seed=seed,
+                        network=simbench_network(code))
     return scenario, Profiles(series, f"simbench:{code}")
 
 

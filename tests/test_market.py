@@ -111,6 +111,31 @@ def test_congestion_fee_applies_only_to_flows_through_the_transformer(h, config)
     assert (t.seller, t.fee) == ("c", 0)
 
 
+def test_fees_and_capacities_follow_each_point_s_sensitivities(config, directory, keys):
+    """AC congestion points (dso/sensitivity.py): a kWh into f1 moves the transformer's flow
+    1.03 kWh and f1's head cable 1 kWh; f2's trades load only the transformer."""
+    from protocol.topology import CongestionPoint, Topology
+
+    topo = Topology(zones=("f1", "f2", "f3"), points=(
+        CongestionPoint(name="transformer",
+                        sensitivity_permille={"f1": -1030, "f2": -1030, "f3": -1030}),
+        CongestionPoint(name="f1-cable", sensitivity_permille={"f1": -1000})))
+    h = Harness(config.model_copy(update={"topology": topo}), directory, keys)
+    h.send("dso", CongestionPrice, point="transformer", slot=SLOT, direction="import",
+           price=30_000)
+    h.send("dso", CongestionPrice, point="f1-cable", slot=SLOT, direction="import",
+           price=50_000, capacity_wh=300)
+    assert h.ex.fee("upstream", "f2", SLOT) == 30_900  # 30 000 × 1.03
+    assert h.ex.fee("upstream", "f1", SLOT) == 80_900  # and the cable's 50 000 × 1.00
+    assert h.ex.fee("f2", "f1", SLOT) == 50_000  # through the cable, not the transformer
+    assert h.ex.fee("f1", "upstream", SLOT) == 0
+    retail = config.tariff.retail(SLOT)
+    ack = h.order("a", "a1", "buy", 400, retail + 80_900)  # f1: the cable's 300 Wh only
+    assert [(t.seller, t.quantity_wh, t.fee) for t in ack.trades] == [("supplier", 300, 80_900)]
+    (t,) = h.order("c", "c1", "buy", 400, retail + 30_900).trades  # f2: not the cable's
+    assert (t.quantity_wh, t.fee) == (400, 30_900)
+
+
 def test_export_fee_is_taken_from_the_seller(h, config):
     feed_in = config.tariff.feed_in_price(SLOT)
     h.send("dso", CongestionPrice, point="transformer", slot=SLOT, direction="export",

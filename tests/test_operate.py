@@ -33,6 +33,40 @@ def test_an_import_overload_holds_back_charging_then_discharges_the_most_able_fi
     assert sum(change.net_wh.values()) == -1_200
 
 
+def test_a_feeder_cable_s_overload_is_relieved_by_its_own_homes_within_both_limits():
+    """a and b sit below a 600 Wh feeder cable; c elsewhere. The transformer (1,000) has room,
+    the cable does not: a's EV is deferred, into a later slot only as far as the cable's
+    expected flow there allows, then b's battery discharges; c's battery is not touched."""
+    from dso.operate import ChargingWindow, FeederPoint
+
+    feeder = FeederPoint(frozenset({"a", "b"}), np.array([0, 0, 450, 0]), 600, 500)
+    op = OperatePhase({"a": np.array([300, 0, 0, 0])}, {"a": ChargingWindow(0, 3, 400)},
+                      np.array([0, 0, 500, 0]), LIMIT, restore_below_wh=900, feeders=(feeder,))
+    batteries = {"b": battery(5_000, 0), "c": battery(5_000, 0)}
+    change = op.step(0, {"a": 500, "b": 450, "c": 100}, {}, batteries)
+    # 950 on 600: 350 over; a's 300 Wh go to slots 1 (room 400) — slot 2 has 150 under the
+    # cable — and b's battery covers the last 50
+    assert change.ev_wh == {"a": -300} and op.shift_wh("a", 1) == 300
+    assert change.battery_wh == {"b": -50}
+    assert sum(change.net_wh.values()) == -350
+    # export over the cable (700 on 600), the transformer's within its 1,000 after the cut:
+    # only the cable's homes' PV is curtailed, the most exporting first
+    op = OperatePhase({}, {}, np.zeros(4), LIMIT, feeders=(feeder,))
+    change = op.step(0, {"a": -400, "b": -300, "c": -350}, {"a": 400, "b": 300, "c": 350})
+    assert change.net_wh == {"a": 100}
+    # the transformer's export (1,500 on 1,000 after the cable's cut of 100) still falls on
+    # everyone: the most exporting first
+    op = OperatePhase({}, {}, np.zeros(4), LIMIT, feeders=(feeder,))
+    change = op.step(0, {"a": -700, "b": -300, "c": -900}, {"a": 700, "b": 300, "c": 900})
+    assert change.net_wh["a"] == 400 and change.net_wh["c"] == 500  # cable: a 400; then c
+    # charging a battery back stays within its cable's room
+    op = OperatePhase({}, {}, np.zeros(4), LIMIT, restore_below_wh=900, feeders=(feeder,))
+    change = op.step(0, {"a": 200, "b": 200, "c": 0}, {},
+                     {"b": battery(5_000, 0, owed_wh=2_000), "c": battery(5_000, 0, 2_000)})
+    # b: the cable's 500 less its 400; c: the transformer's 900 less 400 and b's 100
+    assert change.battery_wh == {"b": 100, "c": 400}
+
+
 def test_a_battery_never_gives_more_than_it_holds_and_what_is_left_stays():
     # 2,000 over; the only battery holds 100 Wh: 90 Wh on the grid side, at most
     ph = phase()
