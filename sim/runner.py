@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dso.allotment import cheapest_cuts
 from dso.congestion_model import congestion_model
 from dso.flex import FlexPurchase, procure
 from dso.intraday import IntradayPricer
@@ -393,11 +394,11 @@ class Simulation:
                 if self.model.flows is None:
                     postings = self.pricer.post(first, prognosis, self.limit_wh)
                 else:  # each AC point's prognosis against its rating
-                    points = self.model.point_flows_wh({k: p.net_wh for k, p in plans.items()})
-                    self.point_prognosis[first] = points
+                    flows = self.model.point_flows_wh({k: p.net_wh for k, p in plans.items()})
+                    self.point_prognosis[first] = flows
                     postings = [env for k, name in enumerate(self.model.names)
                                 for env in self.pricer.post(
-                                    first, points[k], self.model.point_limits_wh[k], name)]
+                                    first, flows[k], self.model.point_limits_wh[k], name)]
             flex_orders, export_caps = [], {}
         for env in postings:
             self._send(env, now)
@@ -486,9 +487,12 @@ class Simulation:
 
         Tomorrow's plans see only tomorrow: if the energy the EVs leave to 00:00–07:00 is more
         than the morning can take under the target (today's morning flow without today's
-        top-ups and battery discharges, as its forecast), the DSO caps each home's carry in
-        proportion, and they re-plan; each is paid its extra cost (appended to ``allotted``).
-        Returns the new prognosis.
+        top-ups and battery discharges, as its forecast), the DSO buys the difference back,
+        cheapest first (dso/allotment.py): each carrier quotes what charging as much as it
+        can tonight instead costs it (its plan with the least carry its window allows); each
+        home taken re-plans with its cap and is paid its extra cost (appended to
+        ``allotted``). With AC congestion points each feeder cable's morning is checked over
+        its own homes too. Returns the new prognosis.
         """
         sc = self.sc
         carriers = {hid: mp.ev_carry_wh / self.homes_by_id[hid].ev.efficiency
@@ -496,10 +500,9 @@ class Simulation:
         if not carriers:
             return prognosis
         until = max(self.homes_by_id[hid].ev.stays_until for hid in carriers)
-        share: dict[str, float] = {}
-        # per congestion point: the transformer (all homes), and with AC points each feeder
-        # cable (its feeder's homes); a home's carry is capped by its tightest point
-        for zone, limit in self.model.lossless_limits():
+        needs: list[tuple[list[str], float]] = []  # per point: its carriers, the kWh over
+        # the feeder cables first: a cut there helps the transformer too, not the other way
+        for zone, limit in reversed(self.model.lossless_limits()):
             target = limit * (1 - sc.flex_margin)
             inside = [hid for hid in plans if zone is None or self.homes_by_id[hid].zone == zone]
             flow = sum((plans[hid].net_wh for hid in inside), np.zeros(SLOTS_PER_DAY))
@@ -509,25 +512,39 @@ class Simulation:
             movable = sum((milp_plans[hid].ev_wh[:until] + milp_plans[hid].battery_wh[:until]
                            for hid in inside if hid in milp_plans), np.zeros(until))
             room = float(np.maximum(target - (flow[:until] - movable), 0).sum())
-            total = sum(carriers[hid] for hid in inside if hid in carriers)
+            mine = sorted(hid for hid in inside if hid in carriers)
+            total = sum(carriers[hid] for hid in mine)
             if total > room:
-                for hid in inside:
-                    if hid in carriers:
-                        share[hid] = min(share.get(hid, 1.0), room / total)
-        if not share:
+                needs.append((mine, total - room))
+        if not needs:
             return prognosis
-        for hid in sorted(share):
-            before = milp_plans[hid]
-            self.carry_cap[hid] = before.ev_carry_wh * share[hid]
-            plans[hid], milp_plans[hid] = self._milp_plan(
-                self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
-            # a FlexOrder like any other: the DSO pays the home what the cap costs it
+        before = {hid: (plans[hid], milp_plans[hid]) for hid in carriers}
+        quotes: dict[str, tuple[Plan, MilpPlan, float, float]] = {}  # plan, moved, € per Wh
+        for hid in sorted({hid for mine, _ in needs for hid in mine}):
             h = self.homes_by_id[hid]
-            extra = (self._plan_cost(h, milp_plans[hid], first)
-                     - self._plan_cost(h, before, first))
-            moved = round(before.ev_carry_wh - milp_plans[hid].ev_carry_wh)
-            if moved > 0:
-                allotted.append(FlexPurchase(hid, plans[hid].net_wh, moved, max(round(extra), 0)))
+            ev = h.ev
+            tonight = ev.efficiency * ev.charger_w / 4 * (SLOTS_PER_DAY - ev.arrival)
+            self.carry_cap[hid] = max(float(ev.energy_wh) - tonight, 0.0)
+            plan, mp = self._milp_plan(h, first, *forecasts[hid], day, *starts[hid])
+            moved = before[hid][1].ev_carry_wh - mp.ev_carry_wh  # EV side (Wh)
+            extra = self._plan_cost(h, mp, first) - self._plan_cost(h, before[hid][1], first)
+            if moved > 0.5:
+                quotes[hid] = (plan, mp, moved, max(extra, 0.0) / moved)
+            del self.carry_cap[hid]
+        cut = cheapest_cuts(needs, {hid: q[2:] for hid, q in quotes.items()},
+                            {hid: self.homes_by_id[hid].ev.efficiency for hid in carriers})
+        for hid in sorted(cut):
+            h, old = self.homes_by_id[hid], before[hid][1]
+            plan, mp, moved, _ = quotes[hid]
+            self.carry_cap[hid] = old.ev_carry_wh - cut[hid]
+            if cut[hid] < moved - 0.5:  # the last one taken, in part
+                plan, mp = self._milp_plan(h, first, *forecasts[hid], day, *starts[hid])
+            plans[hid], milp_plans[hid] = plan, mp
+            # a FlexOrder like any other: the DSO pays the home what the cap costs it
+            extra = self._plan_cost(h, mp, first) - self._plan_cost(h, old, first)
+            relief = round(old.ev_carry_wh - mp.ev_carry_wh)
+            if relief > 0:
+                allotted.append(FlexPurchase(hid, plan.net_wh, relief, max(round(extra), 0)))
         return sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
 
     def _buy_flexibility(self, first, day, prognosis, plans, milp_plans, forecasts, starts):
