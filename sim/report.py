@@ -77,6 +77,26 @@ def plot_transformer(result: RunResult, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def plot_congestion_points(result: RunResult, path: Path) -> None:
+    """AC congestion points (grid model "ac"): each one's loading from the metered nets by the
+    AC power flow (% of its rating, signed: − = export), against ±100 %."""
+    times = _times(result)
+    flow = np.concatenate([d.point_flow_wh for d in result.days], axis=1)
+    loading = flow / result.point_limits_wh[:, None] * 100
+    fig = Figure(figsize=(11, 4.5))
+    ax = fig.subplots()
+    for name, row in zip(result.point_names, loading, strict=True):
+        ax.plot(times, row, label=name, lw=1.6 if name == "transformer" else 1.0)
+    ax.axhline(100, color="black", ls="--", lw=1, label="rating")
+    ax.axhline(-100, color="black", ls="--", lw=1)
+    ax.set_ylabel("loading, % of rating (+ import)")
+    ax.set_title("Congestion points by the AC power flow of the metered nets")
+    ax.legend(loc="lower left", fontsize=8, ncol=3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def plot_bills(summary: dict, path: Path) -> None:
     """Each home's bill with the market against its bill with the supply contract and the
     DSO's tariff alone."""
@@ -109,6 +129,9 @@ def write_report(result: RunResult, summary: dict, out: Path) -> list[Path]:
     plot_prices(result, files[1])
     plot_transformer(result, files[2])
     plot_bills(summary, files[3])
+    if result.point_limits_wh is not None and result.days:
+        files.append(out / "congestion_points.png")
+        plot_congestion_points(result, files[-1])
     return files
 
 

@@ -108,3 +108,35 @@ def test_a_simulated_street_is_repriced_from_its_readings_and_homes_replan():
             ahead = [q.price for q in day.posted_prices
                      if (q.slot, q.direction) == (p.slot, p.direction)]
             assert p.price >= max(ahead, default=0)
+
+
+def test_a_feeder_cable_is_priced_from_its_own_homes_meters():
+    """An intraday pricer per congestion point: f1's cable sees only a's meter, posts at its
+    own point and keeps only its own day-ahead prices as floors; both share the DSO's nonces."""
+    from protocol.messages import CongestionPrice
+
+    key = KeyPair.from_seed(b"dso")
+    pricer = CongestionPricer("dso", key)
+    day_ahead = [key.sign(CongestionPrice(sender="dso", nonce=1, point=point, slot=FIRST + 50,
+                                          direction="import", price=40_000, version=1))
+                 for point in ("transformer", "f1-cable")]
+    pricer.nonce = 2
+    cable = IntradayPricer(pricer, FIRST, np.full(96, 4_000), 5_000, frozenset({"a"}),
+                           point="f1-cable")
+    transformer = IntradayPricer(pricer, FIRST, np.full(96, 9_000), LIMIT,
+                                 frozenset({"a", "b"}))
+    for p in (cable, transformer):
+        p.record_day_ahead(day_ahead[1:])  # only the cable's posting
+    assert cable.fees("import")[50] == 40_000 and transformer.fees("import")[50] == 0
+    oracles = {n: MeterOracle(n, KeyPair.from_seed(f"meter-{n}".encode())) for n in ("a", "b")}
+    for k in range(4):  # a: 2 kWh over its cable's prognosis; b under: the street is within
+        for n, wh in (("a", 6_000), ("b", 3_000)):
+            reading = oracles[n].sign(Interval(FIRST + k, wh, 0, wh * (k + 1), 0, False))
+            cable.add(reading.message)
+            transformer.add(reading.message)
+    assert transformer.update(FIRST + 6) == []
+    posted = cable.update(FIRST + 6)
+    assert posted and {p.message.point for p in posted} == {"f1-cable"}
+    assert all(p.message.slot >= FIRST + 6 for p in posted)
+    assert cable.fees("import")[50] >= 40_000  # the day-ahead price stays as the floor
+    assert [p.message.nonce for p in posted] == list(range(3, 3 + len(posted)))

@@ -107,3 +107,4 @@ def test_the_dso_models_a_simbench_grid_s_cables_with_the_ac_power_flow(tmp_path
     assert all(p["overloaded_slots"] == 0 for p in points.values())
     assert 80 < points["transformer"]["peak_loading_percent"] <= 100
     assert "transformer (AC)" in proc.stdout
+    assert (out / "congestion_points.png").stat().st_size > 10_000
