@@ -17,11 +17,15 @@ preset's own 160 kVA, where the day-ahead prognosis overloads too, all three way
 in), and the price loop runs a fourth time on the DSO's AC congestion points
 (``with_prices_ac``, dso/congestion_model.py). For each rating, the least any coordinator could
 pay to keep the nights starting on the simulated days within it (``cheapest_night_within``: one
-LP over all homes with perfect foresight, with the rating and without), against which the
-annuity decides between flexibility and reinforcement.
-Last line: {"overloaded_slots_baseline": …, "overloaded_slots_with_prices": …, "dso_cost_eur": …,
-"reinforcement_annuity_eur": …, "rounds": …, "overloaded_slots_with_flex": …,
-"cheapest_within_rating_eur_per_day": …, …}
+LP over all homes with perfect foresight, with the rating and without; and at the AC model's
+lossless-sum limit, the rating ÷ the transformer's sensitivity at rated import), against which
+the annuity decides between flexibility and reinforcement.
+Last line (``headline``): overloaded slots by the AC power flow of the metered nets (transformer
+and feeder cables) without the DSO, with the price loop on its AC congestion points and with
+flexibility; the DSO's cost per day with that price loop against the annuity; its rounds; the
+lossless loop's figures beside; the bounds at the rating and at the AC limit —
+{"overloaded_slots_baseline": …, "overloaded_slots_with_prices": …, "dso_cost_eur": …,
+"reinforcement_annuity_eur": …, "rounds": …, "overloaded_slots_with_flex": …, …}
 """
 
 from __future__ import annotations
@@ -56,14 +60,16 @@ MODES = (("baseline", 0, False, "lossless"), ("with_prices", 8, False, "lossless
 NIGHT_SOC = 0.5  # the bound's batteries at noon, and again by the next noon (share of capacity)
 
 
-def cheapest_night_within(sc, profiles, day: int) -> dict:
+def cheapest_night_within(sc, profiles, day: int, limit_wh: float | None = None) -> dict:
     """What keeping the night from 12:00 of unix ``day`` to 12:00 the next day within the
     transformer's rating costs at the least (€): one LP over all homes (node.milp.
     plan_community: perfect foresight, appliance starts relaxed, each home's capacity charge
     at the tariff), with the rating and without it. Each EV is plugged in from its arrival to
     07:00 with nothing left over; each battery starts at ``NIGHT_SOC`` and ends no lower. No
     mechanism — prices, flexibility bought, anything — can keep the night within the rating
-    for less: the difference is the least the DSO must make good to the homes."""
+    for less: the difference is the least the DSO must make good to the homes. ``limit_wh``:
+    the limit on the homes' summed net import (default: the rating; the AC model's is lower,
+    the rating ÷ the transformer's sensitivity at rated import)."""
     half = SLOTS_PER_DAY // 2
     first = day * SLOTS_PER_DAY + half
     buy = np.array([sc.tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -81,7 +87,7 @@ def cheapest_night_within(sc, profiles, day: int) -> dict:
         homes.append((load, pv, HomeAssets(h.battery, ev, h.heat_pump, h.appliances), soc,
                       None))
     peak = float(sc.tariff.capacity_per_kw_day)
-    limit = sc.grid.transformer_limit_wh
+    limit = sc.grid.transformer_limit_wh if limit_wh is None else limit_wh
     free = plan_community(homes, buy, sell, 100 * limit, outdoor, peak_price_per_kw=peak)
     within = plan_community(homes, buy, sell, limit, outdoor, peak_price_per_kw=peak)
     return {"cost_eur": round((within.cost_ueur - free.cost_ueur) / 1e6, 2),
@@ -134,6 +140,7 @@ def measure(transformer_kva: float, profiles) -> dict:
             "homes_worse_off": s["bills"]["homes_worse_off"],
             "overloaded_per_round": result.validation_rounds[0] if result.validation_rounds
             else [],
+            "overloaded_per_round_by_day": result.validation_rounds,
             "wall_s": round(time.perf_counter() - t0, 1),
         }
     sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=transformer_kva)
@@ -150,32 +157,64 @@ def main() -> None:
     # the same street on the preset's own 160 kVA: overloaded far more, day ahead too
     heavy = measure(160.0, profiles)
     out["transformer_160_kva"] = heavy
+    for rating, detail in ((200.0, out), (160.0, heavy)):  # the bound at the AC limit too
+        sc = preset_scenario("2030-green-high", days=DAYS, transformer_kva=rating)
+        ac_limit = congestion_model(sc.grid, "ac").transformer_limit_wh
+        nights = [cheapest_night_within(sc, profiles, sc.start_day + d, ac_limit)
+                  for d in range(DAYS)]
+        detail["cheapest_within_ac_rating"] = {
+            "eur_per_day": round(float(np.mean([n["cost_eur"] for n in nights])), 2),
+            "lossless_limit_kw": round(ac_limit * 4 / 1000, 1), "per_night": nights}
+    print(json.dumps(headline(out)))
+
+
+def headline(out: dict) -> dict:
+    """The last line from the measurements (``out``: the 200 kVA modes, the 160 kVA ones in
+    ``transformer_160_kva``). Overloads are counted by the AC power flow of the metered nets
+    (pandapower's loading of the transformer and the feeder cables), and the DSO's headline
+    mode is the price loop on its AC congestion points; the lossless figures stand beside."""
+    heavy = out["transformer_160_kva"]
     yearly = annuity(CAPEX_EUR, LIFE_YEARS, RATE)
-    print(json.dumps({
-        "overloaded_slots_baseline": out["baseline"]["overloaded_slots"],
-        "overloaded_slots_with_prices": out["with_prices"]["overloaded_slots"],
-        "overloaded_slots_with_flex": out["with_flex"]["overloaded_slots"],
-        "dso_cost_eur": out["with_flex"]["dso_cost_eur_per_day"],
+
+    def rounds(mode: dict) -> int:
+        by_day = mode.get("overloaded_per_round_by_day", [mode["overloaded_per_round"]])
+        return max(len(r) - 1 for r in by_day)
+
+    return {
+        "overloaded_slots_baseline": out["baseline"]["ac_overloaded_slots"],
+        "overloaded_slots_with_prices": out["with_prices_ac"]["ac_overloaded_slots"],
+        "overloaded_slots_with_flex": out["with_flex"]["ac_overloaded_slots"],
+        "dso_cost_eur": out["with_prices_ac"]["dso_cost_eur_per_day"],
         "dso_cost_unit": "EUR per day, mean of the simulated days",
-        "dso_cost_with_prices_eur": out["with_prices"]["dso_cost_eur_per_day"],
-        "customer_congestion_and_capacity_fees_eur": out["with_prices"]["fees_to_dso_eur"],
         "reinforcement_annuity_eur": round(yearly, 2),
         "reinforcement_annuity_per_day_eur": round(yearly / 365, 2),
-        "rounds": len(out["with_prices"]["overloaded_per_round"]) - 1,
-        "rounds_flex": len(out["with_flex"]["overloaded_per_round"]) - 1,
-        # the AC power flow of the metered nets (transformer and feeder cables)
-        "ac_overloaded_slots_baseline": out["baseline"]["ac_overloaded_slots"],
-        "ac_overloaded_slots_with_prices": out["with_prices"]["ac_overloaded_slots"],
-        "ac_overloaded_slots_with_prices_ac": out["with_prices_ac"]["ac_overloaded_slots"],
-        "dso_cost_with_prices_ac_eur": out["with_prices_ac"]["dso_cost_eur_per_day"],
-        "ac_overloaded_slots_with_prices_ac_160_kva": heavy["with_prices_ac"][
+        "rounds": rounds(out["with_prices_ac"]),
+        "overloaded_slots_unit": "AC power flow of the metered nets: transformer and feeder "
+                                 "cables, loading > 100 %",
+        "dso_cost_with_flex_eur": out["with_flex"]["dso_cost_eur_per_day"],
+        "rounds_flex": rounds(out["with_flex"]),
+        "customer_congestion_and_capacity_fees_eur": out["with_prices_ac"]["fees_to_dso_eur"],
+        # the price loop on the lossless transformer sum, the simulator's default grid model
+        "lossless_overloaded_slots_with_prices": out["with_prices"]["overloaded_slots"],
+        "lossless_loop_ac_overloaded_slots_with_prices": out["with_prices"][
             "ac_overloaded_slots"],
-        "dso_cost_with_prices_ac_160_kva_eur": heavy["with_prices_ac"]["dso_cost_eur_per_day"],
+        "lossless_loop_dso_cost_eur": out["with_prices"]["dso_cost_eur_per_day"],
+        "overloaded_slots_baseline_160_kva": heavy["baseline"]["ac_overloaded_slots"],
+        "overloaded_slots_with_prices_160_kva": heavy["with_prices_ac"]["ac_overloaded_slots"],
+        "dso_cost_160_kva_eur": heavy["with_prices_ac"]["dso_cost_eur_per_day"],
+        "lossless_loop_ac_overloaded_slots_with_prices_160_kva": heavy["with_prices"][
+            "ac_overloaded_slots"],
+        "lossless_loop_dso_cost_160_kva_eur": heavy["with_prices"]["dso_cost_eur_per_day"],
         "cheapest_within_rating_eur_per_day": out["cheapest_within_rating"]["eur_per_day"],
         "cheapest_within_rating_160_kva_eur_per_day":
             heavy["cheapest_within_rating"]["eur_per_day"],
+        **({"cheapest_within_ac_rating_eur_per_day":
+            out["cheapest_within_ac_rating"]["eur_per_day"],
+            "cheapest_within_ac_rating_160_kva_eur_per_day":
+            heavy["cheapest_within_ac_rating"]["eur_per_day"]}
+           if "cheapest_within_ac_rating" in out else {}),
         "detail": out,
-    }))
+    }
 
 
 if __name__ == "__main__":

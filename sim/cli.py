@@ -77,10 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a real SimBench LV grid with its own customers and yearly profiles, "
                           "e.g. 1-LV-rural1--2-sw (codes: 1-LV-{rural1,rural2,rural3,semiurb4,"
                           "semiurb5,urban6}--{0,1,2}-sw)")
-    sim.add_argument("--grid-model", choices=("lossless", "ac"), default="lossless",
-                     help="the DSO's congestion points: the transformer as the sum of net "
-                          "imports (default), or the transformer and every feeder cable by the "
-                          "AC power flow, priced by their sensitivities (dso/congestion_model.py)")
+    sim.add_argument("--grid-model", choices=("ac", "lossless"), default="ac",
+                     help="the DSO's congestion points: the transformer and every feeder cable "
+                          "by the AC power flow, priced by their sensitivities (default; "
+                          "dso/congestion_model.py), or the transformer alone as the sum of the "
+                          "homes' net imports")
     sim.add_argument("--profiles", choices=("simbench", "synthetic"), default="simbench",
                      help="real SimBench profiles (default) or the seeded synthetic generator")
     sim.add_argument("--out", type=Path, default=Path("report"), help="report folder (report/)")

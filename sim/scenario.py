@@ -76,7 +76,8 @@ class Scenario:
     replan_every: int = 16
     dso_escrow_ueur: int = 1_000_000_000  # the DSO's escrow for those corrections
     # the DSO's congestion points (dso/congestion_model.py): "lossless" (the transformer, the
-    # sum of net imports) or "ac" (transformer and feeder cables, exact AC power flow)
+    # sum of net imports) or "ac" (transformer and feeder cables, exact AC power flow; the
+    # command line's default)
     grid_model: str = "lossless"
     network: GridNetwork | None = field(default=None, repr=False)  # its pandapower model
 
