@@ -194,7 +194,7 @@ def headline(out: dict) -> dict:
         "dso_cost_with_flex_eur": out["with_flex"]["dso_cost_eur_per_day"],
         "rounds_flex": rounds(out["with_flex"]),
         "customer_congestion_and_capacity_fees_eur": out["with_prices_ac"]["fees_to_dso_eur"],
-        # the price loop on the lossless transformer sum, the simulator's default grid model
+        # the price loop on the lossless transformer sum (the Scenario default)
         "lossless_overloaded_slots_with_prices": out["with_prices"]["overloaded_slots"],
         "lossless_loop_ac_overloaded_slots_with_prices": out["with_prices"][
             "ac_overloaded_slots"],

@@ -10,11 +10,12 @@ linearisation error; the homes then pay each point's price times the per-mille i
 per unit of their zone's energy — the zonal sensitivities the market itself settles fees with
 and checks capacities by (``protocol.topology``): the PTDF, linearised at light load
 (``benchmarks/grid_year.py`` measures their error). Where the simulation checks a point by the
-lossless sum of its homes' nets (the operate phase, the intraday prices, the morning allotment,
-flexibility purchases: the transformer; the allotment: the cables too), the rating is divided
-by the point's sensitivity linearised at rated import, a margin that makes the lossless sum
-reach the limit where the AC flow does near the rating, to first order (at export the voltage
-rises and the current falls: the margin errs on the safe side there).
+lossless sum of its homes' nets (the operate phase, the intraday prices and the morning
+allotment, per point; flexibility purchases and the check of intraday plan updates, the
+transformer only), the rating is divided by the point's sensitivity linearised at rated import:
+a margin that makes the lossless sum reach the limit where the AC flow does near the rating, to
+first order (at export the voltage rises and the current falls: the margin errs on the safe
+side there).
 """
 
 from __future__ import annotations

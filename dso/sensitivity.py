@@ -13,10 +13,13 @@ around an operating point ``p0`` (kW consumed per home) is
 with ``J`` from the power flow's own fixed point, differentiated analytically: at the solution
 ``V = Z·conj(S/V) + W`` a change ``dS`` of the injections moves the voltages by the solution
 of ``dV + Z·diag(conj(S/V²))·conj(dV) = Z·diag(1/conj(V))·dS``, a real 2n × 2n system per slot.
-Linearised at no load, ``J`` is the lossless PTDF (≈ 1 for the points upstream of a home, 0
-elsewhere, plus the losses' first order); in heavy congestion the flow curves away from it,
-so the DSO re-linearises around the exact solution of each prognosis (``benchmarks/grid_year.py``
-measures both errors).
+Linearised at light load (``light_load_kw``; at no load at all a cable carries only its
+charging current, whose magnitude has no useful derivative), ``J`` is the PTDF: ≈ 1 for the
+points upstream of a home, 0 elsewhere, plus the losses' first order. In heavy congestion the
+flow curves away from it; the DSO's price loop therefore solves each round's prognosis exactly
+and uses the linearisation only to share each point's price among the zones
+(``benchmarks/grid_year.py`` measures what the linear models err by, and by how much
+re-linearising around an exact solution reduces it).
 """
 
 from __future__ import annotations
