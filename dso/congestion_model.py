@@ -109,6 +109,10 @@ def congestion_model(grid: LVGrid, kind: str = "lossless",
     if missing:
         raise ValueError(f"homes without a load in the network: {sorted(missing)[:5]}")
     topology = zonal_topology(flows, grid.home_feeder, grid.feeders)
+    if not all(p.sensitivity_permille for p in topology.points):  # cables leading to no home
+        flows = PointFlows(flows.grid, tuple(spec for spec, p in zip(
+            flows.points, topology.points, strict=True) if p.sensitivity_permille))
+        topology = zonal_topology(flows, grid.home_feeder, grid.feeders)
     rated = zonal_topology(flows, grid.home_feeder, grid.feeders, rated_import_kw(flows))
     transformer = next(p for p in rated.points if p.name == TRANSFORMER)
     homes_per_zone = {z: sum(1 for f in grid.home_feeder.values() if f == z)

@@ -184,3 +184,16 @@ def test_a_street_whose_feeder_cable_congests_is_priced_at_the_cable():
     assert paying & f1 and paying <= f1 | counterparts
     assert s["bills"]["homes_worse_off"] == 0
     assert check_invariants(result, audit_replay=True).all_hold()
+
+
+def test_a_cable_that_leads_to_no_home_is_no_congestion_point(lv):
+    import pandapower as pp
+
+    grid = build_network(lv)
+    busbar = int(grid.net.trafo.lv_bus.iloc[0])
+    stub = pp.create_bus(grid.net, vn_kv=0.4, name="stub")
+    pp.create_line(grid.net, busbar, stub, length_km=0.03, std_type=lv.cable, name="stub")
+    assert len(PointFlows(grid).names) == 5  # the stub leaves the busbar too …
+    model = congestion_model(lv, "ac", grid)
+    assert model.names == ("transformer", "f1-cable", "f2-cable", "f3-cable")  # … but no zone
+    assert [z for z, _ in model.lossless_limits()] == [None, *FEEDERS]
