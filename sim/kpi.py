@@ -249,6 +249,10 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
                                          if result.days else 0.0),
             "operate_corrections_paid_by_dso_eur": corrections / UEUR_PER_EUR,
             "dso_cost_eur": (sum(flex_income.values()) + corrections) / UEUR_PER_EUR,
+            # against reinforcing instead (Scenario.reinforcement), per simulated day
+            "dso_cost_eur_per_day": (sum(flex_income.values()) + corrections) / UEUR_PER_EUR
+            / max(len(result.days), 1),
+            "reinforcement_annuity_eur_per_day": sc.reinforcement.per_day_eur(),
             "journal_hash": result.exchange.journal.head,
             "slot_efficiency_mean": float(efficiency.mean()) if len(efficiency) else None,
             "slot_efficiency_min": float(efficiency.min()) if len(efficiency) else None,

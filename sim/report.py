@@ -167,6 +167,8 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
          f"in {m['operate_activated_homes']} homes"),
         ("DSO: batteries discharged in operation / still owed",
          f"{m['operate_battery_discharged_kwh']:,.1f} / {m['operate_battery_owed_kwh']:,.1f} kWh"),
+        ("DSO: cost / reinforcement annuity, per day",
+         f"{m['dso_cost_eur_per_day']:,.2f} / {m['reinforcement_annuity_eur_per_day']:,.2f} €"),
         ("DSO: paid for flexibility / corrections",
          f"{m['flex_paid_by_dso_eur']:,.2f} / {m['operate_corrections_paid_by_dso_eur']:,.2f} €"),
         ("local market: allocative efficiency per slot (mean / min)",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dso.grid import LVGrid
+from dso.reinforcement import Reinforcement
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery, HomeConfig
 from protocol.tariff import Tariff, two_rate_tariff
@@ -80,6 +81,8 @@ class Scenario:
     # command line's default)
     grid_model: str = "lossless"
     network: GridNetwork | None = field(default=None, repr=False)  # its pandapower model
+    # what reinforcing instead would cost: the annuity the DSO's costs are weighed against
+    reinforcement: Reinforcement = field(default_factory=Reinforcement)
 
     @property
     def first_slot(self) -> int:

@@ -35,3 +35,16 @@ def test_slot_efficiency_counts_what_the_supplier_carried_both_ways():
     ]
     eff = slot_efficiency(SimpleNamespace(trades=trades))
     assert eff.tolist() == pytest.approx([0.0, 1.0, 5 / 6])
+
+
+def test_the_reinforcement_annuity_the_dso_s_costs_are_weighed_against():
+    from dso.reinforcement import Reinforcement
+
+    r = Reinforcement()  # 30 000 € over 40 years at 4 %
+    assert r.annuity_eur() == pytest.approx(1515.70, abs=0.01)
+    assert r.per_day_eur() == pytest.approx(1515.70 / 365, abs=1e-4)
+    assert Reinforcement(36_500, 10, 0.0).per_day_eur() == pytest.approx(10.0)
+    # repaid: the annuity's present value over the life is the capital cost
+    assert sum(r.annuity_eur() / 1.04 ** (t + 1) for t in range(40)) == pytest.approx(30_000)
+    with pytest.raises(ValueError):
+        Reinforcement(life_years=0)

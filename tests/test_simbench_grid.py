@@ -82,6 +82,9 @@ def test_operate_phase_clears_the_rural_grid_s_pv_overloads(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["transformer"]["overloaded_slots"] == 0  # 21 without (test above's run)
     assert summary["market"]["dso_cost_eur"] > 0
+    # one day: its cost against a day of the scenario's reinforcement annuity (30 k€, 40 y, 4 %)
+    assert summary["market"]["dso_cost_eur_per_day"] == summary["market"]["dso_cost_eur"]
+    assert summary["market"]["reinforcement_annuity_eur_per_day"] == pytest.approx(4.153, abs=1e-3)
     assert summary["market"]["operate_activated_kwh"] > 0
     assert all(v is not False for v in summary["invariants"].values())
 
