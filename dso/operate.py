@@ -181,7 +181,7 @@ class OperatePhase:
         change = SlotChange()
         delta = change.net_wh
         batteries = batteries or {}
-        self._curtailed_now: dict[str, int] = {}
+        self._curtailed_now = {}
         # the feeder points first: each one's overload is its own homes' to relieve
         for g, point in enumerate(self.feeders):
             flow = self._feeder_flow(g, net_wh, delta)

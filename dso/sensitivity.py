@@ -27,8 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pandapower.pypower.idx_brch import F_BUS, T_BUS
-from pandapower.pypower.idx_bus import BASE_KV
+from pandapower.pypower.idx_brch import F_BUS
 
 from dso.network import GridNetwork
 from dso.powerflow import BatchedPowerFlow
@@ -86,29 +85,25 @@ class PointFlows:
         self.solver = BatchedPowerFlow(grid)
         s = self.solver
         net = grid.net
-        ppci = net._ppc["internal"]
-        branch = ppci["branch"]
+        branch = net._ppc["internal"]["branch"]
         lookups = net._pd2ppc_lookups["branch"]
         rows, scale_f, scale_t, rating = [], [], [], []
-        for p in self.points:
-            table = net.trafo if p.kind == "trafo" else net.line
-            start, _ = lookups["trafo" if p.kind == "trafo" else "line"]
-            row = start + table.index.get_loc(p.index)
-            f_kv = ppci["bus"][int(np.real(branch[row, F_BUS])), BASE_KV]
-            t_kv = ppci["bus"][int(np.real(branch[row, T_BUS])), BASE_KV]
+        for p in self.points:  # loading % per pu of current: the solver's own scales
             if p.kind == "trafo":
+                k = net.trafo.index.get_loc(p.index)
                 t = net.trafo.loc[p.index]
-                sn_kva = float(t.sn_mva * t.parallel * t.df) * 1000
-                scale_f.append(s._base_mva * 1000 / sn_kva * 100)
-                scale_t.append(s._base_mva * 1000 / sn_kva * 100)
-                rating.append(sn_kva)
+                rows.append(lookups["trafo"][0] + k)
+                scale_f.append(s._trafo_scale[k])
+                scale_t.append(s._trafo_scale[k])
+                rating.append(float(t.sn_mva * t.parallel * t.df) * 1000)
             else:
+                k = net.line.index.get_loc(p.index)
                 ln = net.line.loc[p.index]
-                i_max = float(ln.max_i_ka * ln.df * ln.parallel)
-                scale_f.append(s._base_mva / (np.sqrt(3) * f_kv) / i_max * 100)
-                scale_t.append(s._base_mva / (np.sqrt(3) * t_kv) / i_max * 100)
-                rating.append(np.sqrt(3) * float(net.bus.vn_kv.loc[ln.from_bus]) * i_max * 1000)
-            rows.append(row)
+                rows.append(lookups["line"][0] + k)
+                scale_f.append(s._line_scale_f[k])
+                scale_t.append(s._line_scale_t[k])
+                rating.append(np.sqrt(3) * float(net.bus.vn_kv.loc[ln.from_bus])
+                              * float(ln.max_i_ka * ln.df * ln.parallel) * 1000)
         self._rows = np.asarray(rows, np.int64)
         self._from = np.real(branch[self._rows, F_BUS]).astype(np.int64)
         self._scale_f = np.asarray(scale_f)[:, None]
@@ -117,7 +112,6 @@ class PointFlows:
         self.rating_kva = np.asarray(rating)
         self._yf = s._yf[self._rows]
         self._yt = s._yt[self._rows]
-        self._orient = np.ones((len(self.points), 1))
         # + = away from the MV grid: the direction active power takes when every home imports
         test = np.full((len(grid.homes), 1), self.rating_kva[0] / len(grid.homes) / 10)
         v = self.solver.voltages(test / 1000)[0]

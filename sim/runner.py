@@ -217,6 +217,10 @@ class Simulation:
         self.pending: dict[int, dict] = {}
         self.indoor: dict[str, float] = {}
         self.homes_by_id = {h.home_id: h for h in scenario.homes}
+        # the homes below each congestion point: all (None: the transformer), or a feeder's
+        self.homes_below: dict[str | None, list[str]] = {
+            zone: [h.home_id for h in scenario.homes if zone is None or h.zone == zone]
+            for zone, _ in self.model.lossless_limits()}
         self.unacknowledged: list[SignedReading] = []
         self.settled_trades = 0
         self._fee_cache: dict[tuple[str, int, str], int] = {}
@@ -417,7 +421,7 @@ class Simulation:
             intraday = []  # (zone or None for all homes, its point's pricer) per point
             for (zone, limit), name in zip(self.model.lossless_limits(), self.model.names,
                                            strict=True):
-                homes = [h.home_id for h in sc.homes if zone is None or h.zone == zone]
+                homes = self.homes_below[zone]
                 flow = prognosis if zone is None else sum(plans[hid].net_wh for hid in homes)
                 pricer = IntradayPricer(self.pricer, first, np.asarray(flow), limit,
                                         frozenset(homes), point=name)
@@ -504,7 +508,7 @@ class Simulation:
         # the feeder cables first: a cut there helps the transformer too, not the other way
         for zone, limit in reversed(self.model.lossless_limits()):
             target = limit * (1 - sc.flex_margin)
-            inside = [hid for hid in plans if zone is None or self.homes_by_id[hid].zone == zone]
+            inside = self.homes_below[zone]
             flow = sum((plans[hid].net_wh for hid in inside), np.zeros(SLOTS_PER_DAY))
             # the morning's own load is today's, without the EV top-ups and without the
             # batteries' discharges: tonight's re-plans and forecast errors decide what they
@@ -682,7 +686,7 @@ class Simulation:
             evs = {hid: self.homes_by_id[hid].ev for hid in ev_homes}
             feeders = []  # AC points: each feeder cable, by its homes' lossless sum
             for zone, limit in self.model.lossless_limits()[1:]:
-                homes = frozenset(h.home_id for h in sc.homes if h.zone == zone)
+                homes = frozenset(self.homes_below[zone])
                 feeders.append(FeederPoint(
                     homes, sum((day["plans"][hid].net_wh for hid in homes),
                                np.zeros(SLOTS_PER_DAY, np.int64)),
