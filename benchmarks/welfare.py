@@ -26,8 +26,15 @@ do against the transformer limit: an optimum blind to it — the valuation befor
 not pricing peaks) — piles each home's EV into one quarter hour, which no home facing the
 tariff would; the gap it measured was the tariff's, not the market's (2030-green-medium: the
 blind optimum's peaks would be billed 24.6 €, the priced one's are 9.6 €).
+At the day's end each battery's charge beyond (or short of) its start is valued
+(sim.kpi.stored_value_ueur: a surplus as feed-in, a shortfall as retail, so neither hoarding nor
+draining pays), the market's, the no-market counterfactual's (which restarts each day from the
+real state: sim.kpi.end_state_credit_ueur, its own EV carry too) and both centralised plans'.
 welfare_gain_ratio = (no market − market) / (no market − centralised); beside it,
-welfare_gain_ratio_same_forecasts with the second centralised cost. Individual rationality:
+welfare_gain_ratio_same_forecasts with the second centralised cost, and
+welfare_gain_ratio_perfect_forecasts: the same street run again with perfect forecasts
+(Scenario.forecast = "perfect", no market and market alike) against the same optimum — what the
+mechanism leaves once the homes know their day as the centralised LP does. Individual rationality:
 homes whose market bill is higher than their no-market bill. Allocative efficiency per slot
 (`sim.kpi.slot_efficiency`): the share of the local matching possible between the homes'
 positions that the CDA achieved, over the slots with both buyers and sellers.
@@ -37,7 +44,7 @@ price), and each of the 12 presets as it ships on 60 homes under 120 kVA.
 Last line: {"welfare_gain_ratio": …, "efficiency_mean": …, "homes_worse_off": …, …} over the
 default street and the 12 presets: the ratio pooled (Σ market gains ÷ Σ centralised gains), the
 mean of the scenarios' mean slot efficiencies, the worse-off homes summed; per scenario in the
-detail. Takes about 15 minutes.
+detail. Takes about 25 minutes.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from node.control import lendable_wh, track_plan
 from node.forecast import same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
 from protocol.units import SLOTS_PER_DAY, value_ueur
-from sim.kpi import no_market_bill_ueur, summarise
+from sim.kpi import no_market_bill_ueur, stored_value_ueur, summarise
 from sim.presets import PRESETS
 from sim.profiles import simbench_profiles
 from sim.runner import run_simulation
@@ -87,8 +94,10 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
     carry = (plan.cost_ueur - plan.capacity_ueur
              - flow_cost_ueur(plan.flow_wh, buy, sell))  # EV energy left to 07:00
     flow = np.zeros(len(buy))
-    capacity = 0.0
+    capacity = stored = 0.0
+    tomorrow = sc.first_slot + SLOTS_PER_DAY
     for i, (h, (load, pv, _, soc, _)) in enumerate(zip(sc.homes, inputs, strict=True)):
+        soc0 = soc
         load_fc, pv_fc = forecasts[i][0], forecasts[i][1]
         net, bat_plan, soc_plan = plan.net_wh[i], plan.battery_wh[i], plan.soc_wh[i]
         pv_plan = plan.pv_used_wh[i]
@@ -104,14 +113,18 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
                 e, soc = track_plan(int(np.rint(net[t])), int(np.rint(other)), h.battery, soc,
                                     float(soc_plan[t]), float(bat_plan[t]), import_cap_wh=cap,
                                     guard_floor_wh=float(soc_plan[t])
-                                    - lendable / h.battery.one_way_efficiency)
+                                    - lendable / h.battery.one_way_efficiency,
+                                    ceiling_wh=float(soc_plan[t]))
                 other += e
             flow[t] += other
             peak = max(peak, other)
         capacity += peak * 4 * peak_price / 1000
+        if h.battery is not None:
+            stored += stored_value_ueur(h.battery, soc - soc0, sc.tariff, tomorrow)
     limit = sc.grid.transformer_limit_wh
     flow = np.maximum(flow, -limit)  # PV beyond the rating is curtailed
-    return flow_cost_ueur(flow, buy, sell) + carry + capacity, int((flow > limit).sum())
+    return (flow_cost_ueur(flow, buy, sell) + carry + capacity - stored,
+            int((flow > limit).sum()))
 
 
 def measure(sc, profiles) -> dict:
@@ -139,8 +152,18 @@ def measure(sc, profiles) -> dict:
                    for h in sc.homes if h.ev is not None and h.ev.stays_until}
     carried = sum(wh / sc.homes[homes.index(hid)].ev.efficiency * carry_price[hid] / 1000
                   for hid, wh in result.days[0].ev_carry_wh.items() if hid in carry_price)
-    no_market += carried
+    no_market += carried  # (the no-market bill values its own carry against this one)
     market += carried
+    # what the batteries hold at the day's end beyond (or short of) their start has its worth
+    # (sim.kpi.stored_value_ueur; the no-market bill values its own end state against this)
+    tomorrow = first + SLOTS_PER_DAY
+    day0 = result.days[0]
+    stored = sum(stored_value_ueur(sc.homes[homes.index(hid)].battery,
+                                   day0.soc_end_wh[hid] - day0.soc_start_wh[hid], tariff,
+                                   tomorrow)
+                 for hid in day0.soc_end_wh)
+    no_market -= stored
+    market -= stored
     inputs = []
     for h in sc.homes:
         load, pv = home_day_wh(h, profiles, sc.start_day)
@@ -152,8 +175,11 @@ def measure(sc, profiles) -> dict:
     limit = sc.grid.transformer_limit_wh
     temp = outdoor_temperature_c(sc.start_day)
     try:
-        central = plan_community(inputs, buy, sell, limit, temp,
-                                 peak_price_per_kw=peak_price).cost_ueur
+        optimum = plan_community(inputs, buy, sell, limit, temp, peak_price_per_kw=peak_price)
+        central = optimum.cost_ueur - sum(
+            stored_value_ueur(h.battery, soc[-1] - start[3], tariff, tomorrow)
+            for h, soc, start in zip(sc.homes, optimum.soc_wh, inputs, strict=True)
+            if soc is not None)
         blind = (central if not peak_price
                  else plan_community(inputs, buy, sell, limit, temp).cost_ueur)
         feasible = True
@@ -205,9 +231,20 @@ def overall(results: list[dict], central: str = "centralised_eur") -> float:
     return round(gain / best, 3) if best else float("nan")
 
 
+def with_perfect_forecasts(sc, profiles, result: dict) -> dict:
+    """``result`` with the same scenario run again on perfect forecasts (Scenario.forecast):
+    the ratio then left is the market's own, the rest of the gap the homes' forecast error."""
+    sc.forecast = "perfect"
+    oracle = measure(sc, profiles)
+    result["perfect_forecasts"] = {k: oracle[k] for k in (
+        "no_market_eur", "market_eur", "welfare_gain_ratio", "homes_worse_off", "wall_s")}
+    return result
+
+
 def main() -> None:
     profiles = simbench_profiles()
-    default = measure(default_scenario(), profiles)
+    default = with_perfect_forecasts(default_scenario(), profiles,
+                                     measure(default_scenario(), profiles))
     print(f"default: {default['welfare_gain_ratio']}", file=sys.stderr, flush=True)
     rule = measure(default_scenario(planner="rule"), profiles)
     quoting = {}
@@ -217,8 +254,10 @@ def main() -> None:
         quoting[name] = measure(sc, profiles)
     presets = {}
     for name in PRESETS:  # each preset as it ships, on 60 homes of the default grid
-        presets[name] = measure(preset_scenario(name, homes=PRESET_HOMES,
-                                                transformer_kva=PRESET_KVA), profiles)
+        presets[name] = with_perfect_forecasts(
+            preset_scenario(name, homes=PRESET_HOMES, transformer_kva=PRESET_KVA), profiles,
+            measure(preset_scenario(name, homes=PRESET_HOMES, transformer_kva=PRESET_KVA),
+                    profiles))
         print(f"{name}: {presets[name]['welfare_gain_ratio']}", file=sys.stderr, flush=True)
     scored = [default, *presets.values()]
     print(json.dumps({
@@ -228,6 +267,8 @@ def main() -> None:
         "welfare_gain_ratio_default": default["welfare_gain_ratio"],
         "welfare_gain_ratio_presets": overall(list(presets.values())),
         "welfare_gain_ratio_same_forecasts": overall(scored, "centralised_same_forecasts_eur"),
+        "welfare_gain_ratio_perfect_forecasts": overall(
+            [{**r["perfect_forecasts"], "centralised_eur": r["centralised_eur"]} for r in scored]),
         "welfare_gain_ratio_tariff_blind": overall(
             [{"no_market_eur": r["tariff_blind_no_market_eur"],
               "market_eur": r["tariff_blind_market_eur"],

@@ -17,8 +17,8 @@ from node.home import Battery
 
 def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: float,
                floor_wh: float | None = None, planned_wh: float = 0.0,
-               import_cap_wh: float | None = None, guard_floor_wh: float = 0.0
-               ) -> tuple[int, float]:
+               import_cap_wh: float | None = None, guard_floor_wh: float = 0.0,
+               ceiling_wh: float | None = None) -> tuple[int, float]:
     """The battery's grid-side energy this slot (Wh, + = charging) and its new SoC (Wh).
 
     ``planned_net_wh``: the plan's net import for the slot (Wh, + = import);
@@ -33,6 +33,10 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
     (the planned peak, or the day's metered peak if higher): where the slot would import more,
     the battery charges less and discharges, below the floor if need be, down to the cap — but
     not below ``guard_floor_wh`` (SoC, Wh): what it lends now, later slots must import.
+    ``ceiling_wh``: the SoC the plan means the slot to end with at most: above it the battery
+    charges from the grid no further (the home's own surplus it still stores). Where the load
+    fell short of its forecast, the battery spent less than planned, and the grid charging
+    the plan meant to refill it is not needed: holding the net would buy energy for nothing.
     """
     want = planned_net_wh - other_wh
     eta = battery.one_way_efficiency
@@ -48,6 +52,9 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
     most_in = int(min(battery.max_slot_wh, max(battery.capacity_wh - soc_wh, 0.0) / eta))
     most_out = int(min(battery.max_slot_wh, max(soc_wh, 0.0) * eta))
     e = min(max(want, -most_out), most_in)
+    if ceiling_wh is not None and e > 0:
+        room = max(ceiling_wh - soc_wh, 0.0) / eta
+        e = min(e, max(int(np.ceil(room)), -other_wh))
     if import_cap_wh is not None and other_wh + e > import_cap_wh:
         lend = int(min(most_out, max(soc_wh - guard_floor_wh, 0.0) * eta))
         e = min(e, max(int(np.floor(import_cap_wh)) - other_wh, -lend))

@@ -257,7 +257,8 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
               keep_until: int = 0,
               local_import: tuple[np.ndarray, np.ndarray] | None = None,
               local_export: tuple[np.ndarray, np.ndarray] | None = None,
-              appliance_starts: Mapping[str, int] | None = None) -> MilpPlan:
+              appliance_starts: Mapping[str, int] | None = None,
+              anchor_ueur_per_wh: float = 0.0) -> MilpPlan:
     """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
 
     ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
@@ -272,6 +273,11 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     ``keep``/``keep_until``: re-planning during the day — slots before ``keep_until`` (delivered
     or past their gate) keep ``keep``'s schedules of every asset and its appliance starts; only
     the rest of the day is optimised again (pass the same day-start state and forecasts).
+    ``anchor_ueur_per_wh``: with ``keep``, each Wh by which the re-plan moves the home's net
+    away from ``keep``'s in the slots from ``keep_until`` costs this much (µ€/Wh, not in
+    ``cost_ueur``): a re-plan changes what is worth more than re-trading it, and does not swap
+    the plan the home has traded for another of the same expected cost (plans of homes with a
+    battery and PV surplus are degenerate: it can store the same energy in many slots).
     ``appliance_starts``: appliances that start at the given slots (where ``keep`` leaves them
     free): only the other assets are optimised — a linear programme, fast where the volume caps
     of local offers make the search over starts slow (measured: 1.9 s against 16 ms).
@@ -314,11 +320,24 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
             beyond.append(over)
             beyond_cost.append(penalty[t] / 1000)
 
+    moved = []  # the re-plan's moves of the net away from keep's, up and down (Wh)
+    if keep is not None and anchor_ueur_per_wh > 0:
+        for t in range(keep_until, T):
+            up, down = V.add(2, 0, np.inf)
+            cols, vals = [imp[t], exp[t], up, down], [1.0, -1.0, -1.0, 1.0]
+            for name, sign in (("import", 1.0), ("export", -1.0)):
+                if name in local:
+                    cols.append(local[name][0][t])
+                    vals.append(sign)
+            R.add(cols, vals, float(keep.net_wh[t]), float(keep.net_wh[t]))
+            moved += [up, down]
+
     c = np.zeros(V.n)
     c[imp] = np.asarray(buy, float) / 1000
     c[exp] = -np.asarray(sell, float) / 1000
     c[peak] = peak_price_per_kw * 4 / 1000  # peak variable is Wh per slot: × 4 / 1000 = kW
     c[beyond] = beyond_cost
+    c[moved] = anchor_ueur_per_wh
     if "import" in local:
         c[local["import"][0]] = local["import"][1] / 1000
     if "export" in local:
@@ -357,7 +376,9 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         ev_wh=ev_net, heat_pump_wh=col(hp_e) if hp is not None else np.zeros(T),
         indoor_c=col(temp) if hp is not None else np.full(T, np.nan),
         appliance_wh=appliance, appliance_starts=starts_out, pv_used_wh=col(pv_used),
-        peak_wh=float(x[peak[0]]), cost_ueur=float(res.fun), marginal_value=marginal,
+        peak_wh=float(x[peak[0]]),
+        cost_ueur=float(res.fun) - anchor_ueur_per_wh * float(x[moved].sum()),
+        marginal_value=marginal,
         ev_carry_wh=float(x[h.ev_carry].sum()) if len(h.ev_carry) else 0.0,
     )
 

@@ -8,10 +8,52 @@ import numpy as np
 
 from market.journal import replay
 from protocol.tariff import capacity_charge_ueur
-from protocol.units import UEUR_PER_EUR, value_ueur, wh_to_kw
+from protocol.units import SLOTS_PER_DAY, UEUR_PER_EUR, value_ueur, wh_to_kw
 from sim.participants import AGGREGATOR, DSO, SUPPLIER
 from sim.runner import RunResult
 from wallet.view import WalletView
+
+
+def cheapest_retail(tariff, first_slot: int, slots: int) -> int:
+    """The lowest retail price (µ€/kWh) of the ``slots`` slots from ``first_slot``."""
+    return min(tariff.retail(first_slot + t) for t in range(slots))
+
+
+def stored_value_ueur(battery, extra_wh: float, tariff, next_first_slot: int) -> float:
+    """What ``extra_wh`` more (or, negative, less) in ``battery`` at a day's end than at its
+    start is worth (µ€), valued so that neither hoarding nor draining pays: a surplus as what it
+    gives back sold at the next day's lowest feed-in price, a shortfall as its grid-side energy
+    bought at the next day's cheapest retail."""
+    eta = battery.one_way_efficiency
+    if extra_wh >= 0:
+        low = min(tariff.feed_in_price(next_first_slot + t) for t in range(SLOTS_PER_DAY))
+        return extra_wh * eta * low / 1000
+    return extra_wh / eta * cheapest_retail(tariff, next_first_slot, SLOTS_PER_DAY) / 1000
+
+
+def end_state_credit_ueur(result: RunResult, home_id: str) -> int:
+    """What the home's no-market counterfactual would have left at each day's end beyond what
+    the home really left (µ€; + = it left more): its battery's charge against the day's start
+    (:func:`stored_value_ueur`) against the real battery's, and the EV energy it left less to
+    the morning, worth its grid-side energy at the cheapest retail of the morning's stay. The
+    counterfactual restarts each day from the real state, so without this what it stored or
+    charged tonight for tomorrow would count as spent for nothing (or a shortfall as free)."""
+    home = next(h for h in result.scenario.homes if h.home_id == home_id)
+    tariff = result.scenario.tariff
+    total = 0.0
+    for day in result.days:
+        tomorrow = day.first_slot + SLOTS_PER_DAY
+        if home.battery is not None and home_id in day.own_soc_end_wh:
+            start = day.soc_start_wh[home_id]
+            total += (stored_value_ueur(home.battery, day.own_soc_end_wh[home_id] - start,
+                                        tariff, tomorrow)
+                      - stored_value_ueur(home.battery, day.soc_end_wh[home_id] - start,
+                                          tariff, tomorrow))
+        if home.ev is not None and home.ev.stays_until and home_id in day.own_ev_carry_wh:
+            less = day.ev_carry_wh[home_id] - day.own_ev_carry_wh[home_id]
+            total += (less / home.ev.efficiency
+                      * cheapest_retail(tariff, tomorrow, home.ev.stays_until) / 1000)
+    return round(total)
 
 
 def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True,
@@ -26,7 +68,9 @@ def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True,
     transfers to the DSO); ``with_capacity`` counts the capacity charge alone (default: as
     ``with_fees``). The DSO's payment for the morning room it allots (a cap on the EV
     energy left to the morning, the capped plan is the baseline's too) is counted as in the
-    market."""
+    market. What the counterfactual would have left at the day's end differently — more or less
+    in the battery, less or more EV energy to the morning — is valued
+    (:func:`end_state_credit_ueur`)."""
     tariff = result.scenario.tariff
     exchange = result.exchange.exchange
     zone = result.participants.zones[home_id]
@@ -48,7 +92,7 @@ def no_market_bill_ueur(result: RunResult, home_id: str, with_fees: bool = True,
             elif net < 0:
                 fee = exchange.fee(zone, upstream, slot) if with_fees else 0
                 total -= value_ueur(int(-net), tariff.feed_in_price(slot) - fee)
-    return total
+    return total - end_state_credit_ueur(result, home_id)
 
 
 def slot_efficiency(result: RunResult) -> np.ndarray:

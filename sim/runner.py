@@ -71,6 +71,11 @@ HISTORY_DAYS = 7
 #: Measured on 2030-green-high, 160 kVA, flexibility mode, day 2: 10 % leaves 19 overloaded
 #: morning slots (batteries drained the evening before), 0 leaves 6
 SOC_TOLERANCE = 0.0
+#: what a re-plan during the day pays per Wh it moves a home's net from the plan it traded
+#: (µ€/Wh; node.milp.plan_home ``anchor_ueur_per_wh``). Re-planned with the information they
+#: had, homes swapped up to 10 kWh of their net for plans of the same cost; the street then
+#: re-traded it (benchmarks/welfare.py, 2030-green-medium: ratio 0.897 → 0.916 at 1, 5 or 20)
+REPLAN_ANCHOR_UEUR_PER_WH = 5.0
 #: sweeps of the exchange's sequential local offers (market.indicative.coordinate): each MILP
 #: home plans once more, in a seeded order, against what the others' latest plans leave.
 #: Measured (benchmarks/welfare.py, pooled over the default street and the 12 presets): equal
@@ -116,6 +121,12 @@ class DayRecord:
     # real state of charge at the day's start (Wh)
     battery_wh: dict[str, np.ndarray] = field(default_factory=dict)
     soc_start_wh: dict[str, float] = field(default_factory=dict)
+    # the day's end state (Wh): MILP homes' batteries as they really ended it, and as their
+    # no-market counterfactual would have (it restarts each day from the real state, so what
+    # it would have stored or left to the morning differently is valued by sim.kpi)
+    soc_end_wh: dict[str, float] = field(default_factory=dict)
+    own_soc_end_wh: dict[str, float] = field(default_factory=dict)
+    own_ev_carry_wh: dict[str, int] = field(default_factory=dict)
     # stored energy the DSO's operate phase took from batteries and had not restored by the
     # day's end (Wh): restored on later days, the homes' settlement corrected until then
     battery_owed_wh: dict[str, float] = field(default_factory=dict)
@@ -155,6 +166,8 @@ class Simulation:
 
     def __init__(self, scenario: Scenario, profiles: Profiles, ledger_url: str | None = None,
                  progress: Progress | None = None, reading_tap: ReadingTap | None = None) -> None:
+        if scenario.forecast not in ("own", "perfect"):
+            raise ValueError(f"unknown forecast {scenario.forecast!r}: 'own' or 'perfect'")
         self.sc = scenario
         self.reading_tap = reading_tap
         self.profiles = profiles
@@ -299,10 +312,15 @@ class Simulation:
             if h.home_id in previous_milp and h.battery is not None:
                 soc = self._expected_end_soc(index - 1, h.home_id)
             indoor = self.indoor.get(h.home_id) if before is None else before.end_indoor_c
-            past_load = np.stack([d[0] for d in self.history[h.home_id]])
-            past_pv = np.stack([d[1] for d in self.history[h.home_id]])
-            load_fc, pv_fc = same_slot_mean(past_load), same_slot_mean(past_pv)
-            spread = same_slot_spread(past_load) + same_slot_spread(past_pv)
+            actual[h.home_id] = home_day_wh(h, self.profiles, day)
+            if sc.forecast == "perfect":  # the oracle of studies: the day as it will be
+                load_fc, pv_fc = actual[h.home_id]
+                spread = np.zeros(SLOTS_PER_DAY, np.int64)
+            else:
+                past_load = np.stack([d[0] for d in self.history[h.home_id]])
+                past_pv = np.stack([d[1] for d in self.history[h.home_id]])
+                load_fc, pv_fc = same_slot_mean(past_load), same_slot_mean(past_pv)
+                spread = same_slot_spread(past_load) + same_slot_spread(past_pv)
             if sc.planner == "milp" and (h.flexible or h.battery is not None):
                 forecasts[h.home_id] = (load_fc, pv_fc, spread)
                 starts[h.home_id] = (soc, indoor, owed)
@@ -310,7 +328,6 @@ class Simulation:
                     h, first, load_fc, pv_fc, spread, day, soc, indoor, owed)
             else:
                 plans[h.home_id] = plan_day(h, first, load_fc, pv_fc, soc, spread)
-            actual[h.home_id] = home_day_wh(h, self.profiles, day)
             load_err.append(mean_absolute_error(load_fc, actual[h.home_id][0]))
             pv_err.append(mean_absolute_error(pv_fc, actual[h.home_id][1]))
         prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
@@ -629,7 +646,8 @@ class Simulation:
                        import_limit_wh=import_limit, export_limit_wh=export_limit,
                        limit_penalty=limit_penalty, keep=keep, keep_until=keep_until,
                        local_import=local_import, local_export=local_export,
-                       appliance_starts=appliance_starts if local_import is not None else None)
+                       appliance_starts=appliance_starts if local_import is not None else None,
+                       anchor_ueur_per_wh=REPLAN_ANCHOR_UEUR_PER_WH if keep is not None else 0.0)
         net = np.rint(mp.net_wh).astype(np.int64)
         firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
         end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
@@ -749,7 +767,9 @@ class Simulation:
             bat, soc[hid] = track_plan(int(np.rint(mp.net_wh[k])), load + assets - used,
                                        h.battery, soc[hid], floor, float(mp.battery_wh[k]),
                                        import_cap_wh=cap, guard_floor_wh=floor - lendable
-                                       / h.battery.one_way_efficiency)
+                                       / h.battery.one_way_efficiency,
+                                       ceiling_wh=mp.soc_wh[k] + SOC_TOLERANCE
+                                       * h.battery.capacity_wh)
             if not shadow:
                 day["delivery"]["own_battery" if own else "battery"][hid][k] = bat
         cap = None if own else day["export_caps"].get(hid)
@@ -1078,6 +1098,12 @@ class Simulation:
                         if self.homes_by_id[hid].battery is not None},
             soc_start_wh={hid: v for hid, v in dv["soc0"].items()
                           if self.homes_by_id[hid].battery is not None},
+            soc_end_wh={hid: self.shadow_soc.get(hid, self.soc[hid]) for hid in dv["soc0"]
+                        if self.homes_by_id[hid].battery is not None},
+            own_soc_end_wh={hid: self.own_soc[hid] for hid in day["own"]
+                            if self.homes_by_id[hid].battery is not None},
+            own_ev_carry_wh={hid: round(mp.ev_carry_wh) for hid, mp in day["own"].items()
+                             if hid in dv["ev"]},
             settle_gas=sum(int(r["gasUsed"]) for r in receipts), load_mae_wh=day["load_mae"],
             pv_mae_wh=day["pv_mae"], flex_orders=day["flex_orders"],
             unactivated_net_wh=unactivated,

@@ -75,6 +75,10 @@ class Scenario:
     # MILP homes revise their forecast from their own meter and re-plan from their real
     # state every this many slots, in turn (0: never; the day-ahead plan runs all day)
     replan_every: int = 16
+    # what homes forecast their load and PV from: "own" (their own history, node/forecast.py)
+    # or "perfect" (the day's real load and PV: an oracle for studies, e.g. how much of the
+    # welfare gap to the centralised optimum is the homes' forecast error)
+    forecast: str = "own"
     dso_escrow_ueur: int = 1_000_000_000  # the DSO's escrow for those corrections
     # the DSO's congestion points (dso/congestion_model.py): "lossless" (the transformer, the
     # sum of net imports) or "ac" (transformer and feeder cables, exact AC power flow; the

@@ -37,6 +37,20 @@ def test_the_floor_keeps_what_the_plan_saves_for_later_without_charging_back():
     assert track_plan(0, -600, BATTERY, 4_000, floor_wh=5_000, planned_wh=0)[0] == 600
 
 
+def test_above_the_planned_soc_it_charges_from_the_grid_no_further():
+    # the plan imports 500 Wh to charge 400 (load 100); at 5,000 Wh the battery would end at
+    # 5,360, its plan meant 5,100: it takes the 100 Wh of room (112 grid side), the home
+    # imports 212 and leaves the rest of its purchase
+    assert track_plan(500, 100, BATTERY, 5_000)[0] == 400
+    bat, soc = track_plan(500, 100, BATTERY, 5_000, ceiling_wh=5_100)
+    assert bat == 112 and soc == pytest.approx(5_100.8)
+    # already above it: no grid charging at all …
+    assert track_plan(500, 100, BATTERY, 5_300, ceiling_wh=5_100)[0] == 0
+    # … but the home's own surplus it still stores, up to what holding the net asks
+    assert track_plan(-200, -700, BATTERY, 5_300, ceiling_wh=5_100)[0] == 500
+    assert track_plan(0, -700, BATTERY, 5_300, ceiling_wh=5_100)[0] == 700
+
+
 def test_the_peak_guard_holds_the_import_to_the_billed_peak_below_the_floor():
     """A load spike the forecast missed: tracking alone keeps what the plan saves above the
     floor and imports the spike; with the day's billed peak as the cap the battery charges less

@@ -48,3 +48,18 @@ def test_the_reinforcement_annuity_the_dso_s_costs_are_weighed_against():
     assert sum(r.annuity_eur() / 1.04 ** (t + 1) for t in range(40)) == pytest.approx(30_000)
     with pytest.raises(ValueError):
         Reinforcement(life_years=0)
+
+
+def test_a_battery_s_end_surplus_is_worth_feed_in_and_a_shortfall_retail():
+    """Neither hoarding nor draining pays: 1 kWh more at the day's end gives back 0.9 kWh sold at
+    tomorrow's lowest feed-in; 1 kWh less is 1/0.9 kWh bought at tomorrow's cheapest retail."""
+    from node.home import Battery
+    from protocol.tariff import two_rate_tariff
+    from sim.kpi import stored_value_ueur
+
+    tariff = two_rate_tariff()  # night 180,000, feed-in 50,000 µ€/kWh
+    battery = Battery(10_000, 5_000, round_trip_efficiency=0.81)  # one way 0.9
+    first = 96 * 20_000
+    assert stored_value_ueur(battery, 1_000, tariff, first) == pytest.approx(0.9 * 50_000)
+    assert stored_value_ueur(battery, -1_000, tariff, first) == pytest.approx(-180_000 / 0.9)
+    assert stored_value_ueur(battery, 0, tariff, first) == 0

@@ -111,9 +111,12 @@ def test_an_export_overload_charges_batteries_back_before_curtailing_pv():
 
 def test_a_simulated_street_whose_dso_runs_batteries_in_operation():
     """2030-green-high, 16 homes on 18 kVA for 2 days, no day-ahead prices: the operate phase
-    alone. Running the batteries too leaves fewer overloaded import slots (measured: 31 → 11;
-    31 → 14 before the peak guard paid back what it lent below the planned SoC, 30 → 12 before
-    the homes' batteries guarded their own capacity peaks at all),
+    alone. Running the batteries too leaves fewer overloaded import slots (measured: 30 → 17;
+    31 → 11 before re-plans were anchored to the traded net — they then swapped the homes'
+    equal-cost schedules at random, which here happened to spread the street's night charging
+    (anchor off: 32 → 12, the controller's ceiling off: 29 → 16); 31 → 14 before the peak guard
+    paid back what it lent below the planned SoC, 30 → 12 before the homes' batteries guarded
+    their own capacity peaks at all),
     keeps every battery within its physics, settles each activated home on the battery as it
     would have run, and reports what is still owed at the end."""
     from sim.kpi import check_invariants, summarise
@@ -133,7 +136,7 @@ def test_a_simulated_street_whose_dso_runs_batteries_in_operation():
 
     without, with_batteries = run(False), run(True)
     assert all(not d.battery_discharged_wh for d in without.days)
-    assert overloaded_imports(with_batteries) < overloaded_imports(without) / 2
+    assert overloaded_imports(with_batteries) < overloaded_imports(without) * 0.6
     assert check_invariants(with_batteries, audit_replay=True).all_hold()
     discharged = {h for d in with_batteries.days for h in d.battery_discharged_wh}
     assert len(discharged) >= 3

@@ -174,3 +174,32 @@ def test_given_appliance_starts_are_kept_and_cost_no_less_than_the_free_choice(p
     same = plan_home(LOAD, PV, ALL, BUY, SELL, appliance_starts=free)
     assert same.appliance_starts == free
     assert same.cost_ueur == pytest.approx(plan.cost_ueur, abs=1e-3)
+
+
+def test_an_anchored_replan_keeps_the_traded_net_where_another_plan_gains_nothing():
+    """A battery home with more PV surplus than room can store it in many slots at the same
+    cost. Two plans of that same cost: ``early`` exports first and stores late (planned where
+    early exports were worth a hair more), and the default one. Re-planned on the true prices
+    with ``early`` as the plan it traded, the anchor keeps ``early``'s net to the Wh at no
+    extra expected cost; a real gain (a neighbour paying more for noon export) still moves
+    the plan."""
+    assets = HomeAssets(battery=Battery(10_000, 5_000, initial_soc=0.3))
+    default = plan_home(LOAD, PV, assets, BUY, SELL)
+    early = plan_home(LOAD, PV, assets, BUY, SELL + 10.0 * (T - np.arange(T)))
+    assert np.abs(early.net_wh - default.net_wh).sum() > 1_000  # a different plan …
+
+    def cost(p, sell=SELL):
+        return float(BUY @ p.import_wh - sell @ p.export_wh) / 1000
+    assert cost(early) == pytest.approx(cost(default), abs=1.0)  # … of the same cost (µ€)
+    churned = plan_home(LOAD, PV, assets, BUY, SELL, keep=early, keep_until=30)
+    assert np.abs(churned.net_wh - early.net_wh).sum() > 1_000  # without the anchor it swaps
+    kept = plan_home(LOAD, PV, assets, BUY, SELL, keep=early, keep_until=30,
+                     anchor_ueur_per_wh=5.0)
+    assert np.allclose(kept.net_wh, early.net_wh, atol=1.0)
+    assert kept.cost_ueur == pytest.approx(cost(early), abs=1.0)  # the anchor is not a cost
+    noon = (np.arange(T) >= 44) & (np.arange(T) < 52)
+    bonus = SELL + np.where(noon, 150_000.0, 0.0)
+    moved = plan_home(LOAD, PV, assets, BUY, bonus, keep=early, keep_until=30,
+                      anchor_ueur_per_wh=5.0)
+    assert moved.export_wh[noon].sum() > early.export_wh[noon].sum() + 500
+    assert cost(moved, bonus) < cost(early, bonus)

@@ -65,3 +65,44 @@ def test_preset_market_run_keeps_every_invariant_and_serves_every_asset():
         assert charge > 0
         assert (no_market_bill_ueur(result, h.home_id, with_fees=False, with_capacity=True)
                 - no_market_bill_ueur(result, h.home_id, with_fees=False)) == charge
+    # what the counterfactual would have left at a day's end differently is valued: 1 kWh more
+    # in its battery lowers its bill by that kWh sold back tomorrow; 500 Wh less EV energy left
+    # to the morning by that energy bought at the morning's cheapest retail
+    from sim.kpi import cheapest_retail, end_state_credit_ueur, stored_value_ueur
+
+    day = result.days[0]
+    tomorrow = day.first_slot + 96
+    home = next(h for h in sc.homes if h.battery is not None and h.home_id in day.own_soc_end_wh)
+    bill, credit = no_market_bill_ueur(result, home.home_id), end_state_credit_ueur(
+        result, home.home_id)
+    extra = day.own_soc_end_wh[home.home_id] - day.soc_start_wh[home.home_id]
+    day.own_soc_end_wh[home.home_id] += 1_000
+    more = (stored_value_ueur(home.battery, extra + 1_000, sc.tariff, tomorrow)
+            - stored_value_ueur(home.battery, extra, sc.tariff, tomorrow))
+    assert more > 0
+    assert end_state_credit_ueur(result, home.home_id) - credit == pytest.approx(more, abs=1)
+    assert no_market_bill_ueur(result, home.home_id) == bill - (
+        end_state_credit_ueur(result, home.home_id) - credit)
+    ev_home = next(h for h in sc.homes if h.ev is not None and h.home_id in day.own_ev_carry_wh)
+    credit = end_state_credit_ueur(result, ev_home.home_id)
+    day.own_ev_carry_wh[ev_home.home_id] -= 500
+    assert end_state_credit_ueur(result, ev_home.home_id) - credit == pytest.approx(
+        500 / ev_home.ev.efficiency * cheapest_retail(sc.tariff, tomorrow, 28) / 1000, abs=1)
+
+
+def test_perfect_forecasts_are_the_day_itself_and_an_unknown_forecast_is_refused():
+    from sim.scenario import home_day_wh
+
+    sc = preset_scenario("2030-green-high", homes=6, seed=3, transformer_kva=30.0)
+    sc.forecast = "perfect"
+    profiles = synthetic_profiles(3)
+    result = run_simulation(sc, profiles)
+    day = result.days[0]
+    assert day.load_mae_wh == 0 and day.pv_mae_wh == 0
+    for h in sc.homes:  # the plans rest on the real day: load and PV as they came
+        load, pv = home_day_wh(h, profiles, sc.start_day)
+        assert np.array_equal(day.plans[h.home_id].load_wh[:8], load[:8])  # before any re-plan
+        assert np.array_equal(day.actual_pv_wh[h.home_id], pv)
+    sc.forecast = "tea-leaves"
+    with pytest.raises(ValueError, match="unknown forecast"):
+        run_simulation(sc, synthetic_profiles(3))
