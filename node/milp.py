@@ -320,7 +320,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
             beyond.append(over)
             beyond_cost.append(penalty[t] / 1000)
 
-    moved = []  # the re-plan's moves of the net away from keep's, up and down (Wh)
+    moved: list[int] = []  # the re-plan's moves of the net away from keep's, up and down (Wh)
     if keep is not None and anchor_ueur_per_wh > 0:
         for t in range(keep_until, T):
             up, down = V.add(2, 0, np.inf)

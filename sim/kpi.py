@@ -7,19 +7,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from market.journal import replay
-from protocol.tariff import capacity_charge_ueur
+from node.home import Battery
+from protocol.tariff import Tariff, capacity_charge_ueur
 from protocol.units import SLOTS_PER_DAY, UEUR_PER_EUR, value_ueur, wh_to_kw
 from sim.participants import AGGREGATOR, DSO, SUPPLIER
 from sim.runner import RunResult
 from wallet.view import WalletView
 
 
-def cheapest_retail(tariff, first_slot: int, slots: int) -> int:
+def cheapest_retail(tariff: Tariff, first_slot: int, slots: int) -> int:
     """The lowest retail price (µ€/kWh) of the ``slots`` slots from ``first_slot``."""
     return min(tariff.retail(first_slot + t) for t in range(slots))
 
 
-def stored_value_ueur(battery, extra_wh: float, tariff, next_first_slot: int) -> float:
+def stored_value_ueur(battery: Battery, extra_wh: float, tariff: Tariff,
+                      next_first_slot: int) -> float:
     """What ``extra_wh`` more (or, negative, less) in ``battery`` at a day's end than at its
     start is worth (µ€), valued so that neither hoarding nor draining pays: a surplus as what it
     gives back sold at the next day's lowest feed-in price, a shortfall as its grid-side energy
