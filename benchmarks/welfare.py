@@ -58,6 +58,7 @@ import numpy as np
 from node.control import lendable_wh, track_plan
 from node.forecast import same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
+from protocol.tariff import cheapest_retail
 from protocol.units import SLOTS_PER_DAY, value_ueur
 from sim.kpi import no_market_bill_ueur, stored_value_ueur, summarise
 from sim.presets import PRESETS
@@ -147,8 +148,7 @@ def measure(sc, profiles) -> dict:
     sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
     # EV energy left to tomorrow morning is paid tomorrow, at the morning's retail: both the
     # market's homes and the centralised plan may leave some, and both are charged for it
-    carry_price = {h.home_id: min(tariff.retail(first + SLOTS_PER_DAY + t)
-                                  for t in range(h.ev.stays_until))
+    carry_price = {h.home_id: cheapest_retail(tariff, first + SLOTS_PER_DAY, h.ev.stays_until)
                    for h in sc.homes if h.ev is not None and h.ev.stays_until}
     carried = sum(wh / sc.homes[homes.index(hid)].ev.efficiency * carry_price[hid] / 1000
                   for hid, wh in result.days[0].ev_carry_wh.items() if hid in carry_price)

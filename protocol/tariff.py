@@ -66,6 +66,11 @@ def two_rate_tariff(
     )
 
 
+def cheapest_retail(tariff: Tariff, first_slot: int, slots: int) -> int:
+    """The lowest retail price (µ€/kWh) of the ``slots`` slots from ``first_slot``."""
+    return min(tariff.retail(first_slot + t) for t in range(slots))
+
+
 def capacity_charge_ueur(peak_import_wh: int, tariff: Tariff) -> int:
     """The day's capacity charge (µ€) for a 15-minute import peak of ``peak_import_wh``."""
     return peak_import_wh * 4 * tariff.capacity_per_kw_day // 1000

@@ -8,16 +8,11 @@ import numpy as np
 
 from market.journal import replay
 from node.home import Battery
-from protocol.tariff import Tariff, capacity_charge_ueur
+from protocol.tariff import Tariff, capacity_charge_ueur, cheapest_retail
 from protocol.units import SLOTS_PER_DAY, UEUR_PER_EUR, value_ueur, wh_to_kw
 from sim.participants import AGGREGATOR, DSO, SUPPLIER
 from sim.runner import RunResult
 from wallet.view import WalletView
-
-
-def cheapest_retail(tariff: Tariff, first_slot: int, slots: int) -> int:
-    """The lowest retail price (µ€/kWh) of the ``slots`` slots from ``first_slot``."""
-    return min(tariff.retail(first_slot + t) for t in range(slots))
 
 
 def stored_value_ueur(battery: Battery, extra_wh: float, tariff: Tariff,

@@ -55,6 +55,7 @@ from node.planner import Plan, plan_day
 from node.strategy import quoting_strategy
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
+from protocol.tariff import cheapest_retail
 from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_of, slot_start
 from sim.chain_setup import ChainContext, bring_up
 from sim.clock import VirtualClock
@@ -600,8 +601,7 @@ class Simulation:
         to the morning is bought; None for a home without one."""
         if h.ev is None or not h.ev.stays_until:
             return None
-        return min(self.sc.tariff.retail(first + SLOTS_PER_DAY + t)
-                   for t in range(h.ev.stays_until))
+        return cheapest_retail(self.sc.tariff, first + SLOTS_PER_DAY, h.ev.stays_until)
 
     def _plan_cost(self, h, mp: MilpPlan, first: int) -> float:
         """A planned day's cost (µ€) at the supply contract, with the EV energy it leaves to

@@ -68,7 +68,8 @@ def test_preset_market_run_keeps_every_invariant_and_serves_every_asset():
     # what the counterfactual would have left at a day's end differently is valued: 1 kWh more
     # in its battery lowers its bill by that kWh sold back tomorrow; 500 Wh less EV energy left
     # to the morning by that energy bought at the morning's cheapest retail
-    from sim.kpi import cheapest_retail, end_state_credit_ueur, stored_value_ueur
+    from protocol.tariff import cheapest_retail
+    from sim.kpi import end_state_credit_ueur, stored_value_ueur
 
     day = result.days[0]
     tomorrow = day.first_slot + 96
