@@ -19,7 +19,9 @@ prices
     holding the planned net, export beyond the rating curtailed as the DSO's operate phase
     does for the market (import beyond it counted in
     ``centralised_same_forecasts_import_overloads``), the delivered nets' capacity charges
-    counted — the optimum a coordinator with the homes' own information reaches.
+    counted — the optimum a coordinator with the homes' own information reaches; and the same
+    coordinator re-planning the rest of the day every ``replan_every`` slots on forecasts
+    revised from the meters, as the homes do (``..._same_forecasts_replanned``).
 The capacity charge is counted everywhere because the homes pay it and plan against it, as they
 do against the transformer limit: an optimum blind to it — the valuation before, kept as
 ``welfare_gain_ratio_tariff_blind`` (capacity charges left out of all three, the centralised LP
@@ -52,11 +54,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from node.control import lendable_wh, track_plan
-from node.forecast import same_slot_mean
+from node.forecast import intraday_update, same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
 from protocol.tariff import cheapest_retail
 from protocol.units import SLOTS_PER_DAY, value_ueur
@@ -78,51 +81,70 @@ def flow_cost_ueur(flow_wh: np.ndarray, buy: np.ndarray, sell: np.ndarray) -> fl
                      for f, b, c in zip(flow_wh, buy, sell, strict=True)))
 
 
-def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float = 0.0
-                             ) -> tuple[float, int]:
+def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float = 0.0,
+                             replan_every: int = 0) -> tuple[float, int]:
     """The centralised plan made on the homes' day-ahead forecasts (each home's capacity charge
     at ``peak_price`` µ€/kW counted), delivered against the real load and PV with each battery
     holding its planned net: its cost (µ€, EV carry priced as planned; export beyond the rating
-    curtailed; the capacity charges of the delivered nets) and its import-overloaded slots."""
+    curtailed; the capacity charges of the delivered nets) and its import-overloaded slots.
+    ``replan_every``: the coordinator re-plans the rest of the day every this many slots, as
+    the homes do — each home's forecast revised from its meter (node.forecast.intraday_update),
+    the slots metered and the two inside the gate kept as they ran or were planned."""
     forecasts = []
     for h, (_, _, assets, soc, indoor) in zip(sc.homes, inputs, strict=True):
         past = [home_day_wh(h, profiles, sc.start_day - k) for k in range(HISTORY_DAYS, 0, -1)]
         load_fc = same_slot_mean(np.stack([d[0] for d in past]))
         pv_fc = same_slot_mean(np.stack([d[1] for d in past]))
         forecasts.append((load_fc, pv_fc, assets, soc, indoor))
-    plan = plan_community(forecasts, buy, sell, sc.grid.transformer_limit_wh,
-                          outdoor_temperature_c(sc.start_day), peak_price_per_kw=peak_price)
+    day_ahead = forecasts
+    temp = outdoor_temperature_c(sc.start_day)
+    limit = sc.grid.transformer_limit_wh
+    plan = plan_community(forecasts, buy, sell, limit, temp, peak_price_per_kw=peak_price)
+    T, n = len(buy), len(inputs)
+    soc = [start[3] for start in inputs]
+    peak = np.zeros(n)
+    battery, pv_used, flow = np.zeros((n, T)), np.zeros((n, T)), np.zeros(T)
+    for t in range(T):
+        if replan_every and t and t % replan_every == 0 and t + 2 < T:
+            until = t + 2
+            revised = [(intraday_update(fc[0], load, t), intraday_update(fc[1], pv, t, scale=True),
+                        *fc[2:]) for fc, (load, pv, *_) in zip(day_ahead, inputs, strict=True)]
+            keep = [replace(s, pv_used_wh=np.concatenate([pv_used[i, :t], s.pv_used_wh[t:]]),
+                            battery_wh=np.concatenate([battery[i, :t], s.battery_wh[t:]]))
+                    for i, s in enumerate(plan.schedules)]
+            try:
+                plan = plan_community(revised, buy, sell, limit, temp,
+                                      peak_price_per_kw=peak_price, keep=keep, keep_until=until)
+                forecasts = revised
+            except PlanInfeasible:  # the delivered past leaves no plan within the rating
+                pass
+        for i, (h, (load, pv, *_)) in enumerate(zip(sc.homes, inputs, strict=True)):
+            load_fc, pv_fc = forecasts[i][0], forecasts[i][1]
+            net, bat_plan, soc_plan = plan.net_wh[i], plan.battery_wh[i], plan.soc_wh[i]
+            pv_plan = plan.pv_used_wh[i]
+            bat_plan = np.zeros(T) if bat_plan is None else bat_plan
+            assets_wh = net[t] - bat_plan[t] - load_fc[t] + pv_plan[t]  # EV, HP, appliances
+            used = pv[t] if pv_plan[t] >= pv_fc[t] - 0.5 else min(pv[t], pv_plan[t])
+            other = load[t] + assets_wh - used
+            if h.battery is not None:  # with the homes' peak guard where peaks are charged
+                cap = max(float(net.max()), peak[i]) if peak_price else None
+                lendable = 0.0 if cap is None else lendable_wh(bat_plan[t + 1:], net[t + 1:], cap)
+                e, soc[i] = track_plan(int(np.rint(net[t])), int(np.rint(other)), h.battery,
+                                       soc[i], float(soc_plan[t]), float(bat_plan[t]),
+                                       import_cap_wh=cap, guard_floor_wh=float(soc_plan[t])
+                                       - lendable / h.battery.one_way_efficiency,
+                                       ceiling_wh=float(soc_plan[t]))
+                other += e
+                battery[i, t] = e
+            pv_used[i, t] = used
+            flow[t] += other
+            peak[i] = max(peak[i], other)
     carry = (plan.cost_ueur - plan.capacity_ueur
              - flow_cost_ueur(plan.flow_wh, buy, sell))  # EV energy left to 07:00
-    flow = np.zeros(len(buy))
-    capacity = stored = 0.0
+    capacity = float(peak.sum()) * 4 * peak_price / 1000
     tomorrow = sc.first_slot + SLOTS_PER_DAY
-    for i, (h, (load, pv, _, soc, _)) in enumerate(zip(sc.homes, inputs, strict=True)):
-        soc0 = soc
-        load_fc, pv_fc = forecasts[i][0], forecasts[i][1]
-        net, bat_plan, soc_plan = plan.net_wh[i], plan.battery_wh[i], plan.soc_wh[i]
-        pv_plan = plan.pv_used_wh[i]
-        bat_plan = np.zeros(len(buy)) if bat_plan is None else bat_plan
-        assets_wh = net - bat_plan - load_fc + pv_plan  # EV, heat pump, appliances as planned
-        peak, planned_peak = 0.0, float(net.max())
-        for t in range(len(buy)):
-            used = pv[t] if pv_plan[t] >= pv_fc[t] - 0.5 else min(pv[t], pv_plan[t])
-            other = load[t] + assets_wh[t] - used
-            if h.battery is not None:  # with the homes' peak guard where peaks are charged
-                cap = max(planned_peak, peak) if peak_price else None
-                lendable = 0.0 if cap is None else lendable_wh(bat_plan[t + 1:], net[t + 1:], cap)
-                e, soc = track_plan(int(np.rint(net[t])), int(np.rint(other)), h.battery, soc,
-                                    float(soc_plan[t]), float(bat_plan[t]), import_cap_wh=cap,
-                                    guard_floor_wh=float(soc_plan[t])
-                                    - lendable / h.battery.one_way_efficiency,
-                                    ceiling_wh=float(soc_plan[t]))
-                other += e
-            flow[t] += other
-            peak = max(peak, other)
-        capacity += peak * 4 * peak_price / 1000
-        if h.battery is not None:
-            stored += stored_value_ueur(h.battery, soc - soc0, sc.tariff, tomorrow)
-    limit = sc.grid.transformer_limit_wh
+    stored = sum(stored_value_ueur(h.battery, soc[i] - inputs[i][3], sc.tariff, tomorrow)
+                 for i, h in enumerate(sc.homes) if h.battery is not None)
     flow = np.maximum(flow, -limit)  # PV beyond the rating is curtailed
     return (flow_cost_ueur(flow, buy, sell) + carry + capacity - stored,
             int((flow > limit).sum()))
@@ -185,8 +207,10 @@ def measure(sc, profiles) -> dict:
         feasible = True
         same_info, same_info_overloads = centralised_on_forecasts(sc, profiles, inputs, buy, sell,
                                                                   peak_price)
+        replanned, _ = centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price,
+                                                replan_every=sc.replan_every)
     except PlanInfeasible:  # the day cannot be served within the rating at all
-        central = blind = same_info = float("nan")
+        central = blind = same_info = replanned = float("nan")
         same_info_overloads, feasible = 0, False
     savings = np.array([b["saving_eur"] for b in summary["bills"]["per_home"].values()])
     blind_gain = no_market - market  # without the capacity tariff: energy alone
@@ -207,6 +231,11 @@ def measure(sc, profiles) -> dict:
         "welfare_gain_ratio_same_forecasts": round(gain_market / (no_market - same_info), 3)
         if feasible and no_market != same_info else None,
         "centralised_same_forecasts_import_overloads": same_info_overloads,
+        "centralised_same_forecasts_replanned_eur": round(replanned / 1e6, 2) if feasible
+        else None,
+        "welfare_gain_ratio_same_forecasts_replanned": round(
+            gain_market / (no_market - replanned), 3) if feasible and no_market != replanned
+        else None,
         # the old valuation: energy at the supplier's prices alone, the capacity tariff left
         # out everywhere (the centralised plan blind to it, the homes not)
         "tariff_blind_no_market_eur": round((no_market - capacity_no_market) / 1e6, 2),
@@ -267,6 +296,8 @@ def main() -> None:
         "welfare_gain_ratio_default": default["welfare_gain_ratio"],
         "welfare_gain_ratio_presets": overall(list(presets.values())),
         "welfare_gain_ratio_same_forecasts": overall(scored, "centralised_same_forecasts_eur"),
+        "welfare_gain_ratio_same_forecasts_replanned": overall(
+            scored, "centralised_same_forecasts_replanned_eur"),
         "welfare_gain_ratio_perfect_forecasts": overall(
             [{**r["perfect_forecasts"], "centralised_eur": r["centralised_eur"]} for r in scored]),
         "welfare_gain_ratio_tariff_blind": overall(

@@ -77,6 +77,21 @@ class MilpPlan:
     ev_carry_wh: float = 0.0  # EV energy left to tomorrow morning
 
 
+@dataclass(frozen=True)
+class HomeSchedule:
+    """What a home's assets ran (or are to run) per slot (Wh), for a re-plan to keep: PV used,
+    battery (grid side, + = charging), EV, heat pump, and the appliances' starts — one slot each,
+    or (a relaxed plan) the weight of each possible start, per appliance in ``HomeAssets``
+    order."""
+
+    pv_used_wh: np.ndarray
+    battery_wh: np.ndarray
+    ev_wh: np.ndarray
+    heat_pump_wh: np.ndarray
+    appliance_starts: Mapping[str, int] = field(default_factory=dict)
+    start_weights: tuple[np.ndarray, ...] | None = None
+
+
 class _Vars:
     """Column bookkeeping for the programme."""
 
@@ -383,10 +398,12 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     )
 
 
-def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan, until: int) -> None:
+def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan | HomeSchedule,
+                 until: int) -> None:
     """Fix every asset's schedule of the slots before ``until`` to ``keep``'s (bounds lo = hi);
     an appliance already started keeps its start, one not yet started starts at ``until`` or
-    later. Grid import and export stay free: the balance gives them."""
+    later (with ``keep.start_weights``: each start before ``until`` keeps its weight). Grid
+    import and export stay free: the balance gives them."""
     def fix(cols: np.ndarray, values: np.ndarray) -> None:
         for t in range(min(until, len(cols))):
             V.lo[cols[t]] = V.hi[cols[t]] = float(min(max(values[t], V.lo[cols[t]]),
@@ -404,7 +421,13 @@ def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan, unt
             fix(h.ev_dis, np.maximum(-ev, 0))
     if len(h.hp_e):
         fix(h.hp_e, keep.heat_pump_wh)
-    for app, starts, y in h.app_cols:
+    weights = getattr(keep, "start_weights", None)
+    for i, (app, starts, y) in enumerate(h.app_cols):
+        if weights is not None:  # a relaxed plan: the share of each start already made
+            for k, start in enumerate(starts):
+                if start < until:
+                    V.lo[y[k]] = V.hi[y[k]] = float(weights[i][k])
+            continue
         started = keep.appliance_starts.get(app.name)
         for k, start in enumerate(starts):
             if started is not None and started < until:
@@ -467,16 +490,22 @@ class CommunityOptimum:
     soc_wh: list[np.ndarray | None] = field(default_factory=list)
     pv_used_wh: list[np.ndarray] = field(default_factory=list)
     capacity_ueur: float = 0.0  # the homes' capacity charges, in cost_ueur (µ€)
+    schedules: list[HomeSchedule] = field(default_factory=list)  # per home, every asset's
 
 
 def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float | None,
                                      float | None]],
                    buy: np.ndarray, sell: np.ndarray, limit_wh: float,
                    outdoor_c: np.ndarray | None = None,
-                   peak_price_per_kw: float = 0.0) -> CommunityOptimum:
+                   peak_price_per_kw: float = 0.0,
+                   keep: list[HomeSchedule] | None = None,
+                   keep_until: int = 0) -> CommunityOptimum:
     """The centralised optimum: one LP over all homes (appliance starts relaxed) whose net flow
     through the transformer is bought at ``buy`` and sold at ``sell`` and stays within
     ``limit_wh`` per slot. ``homes``: (load, pv, assets, soc, indoor) per home.
+    ``keep``/``keep_until``: re-planned during the day, each home's assets run as ``keep``
+    gives (per home) in the slots before ``keep_until``, whose flow is what it was (the limit
+    binds from ``keep_until``); pass the day-start state and the revised load and PV.
 
     It is a bound for any market among these homes: energy between neighbours nets out, and every
     asset is dispatched for the street. Not used by any agent (it sees every home's data).
@@ -484,12 +513,15 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
     T = len(buy)
     V, R = _Vars(), _Rows()
     nets, added = [], []
-    for load, pv, assets, soc, indoor in homes:
+    for i, (load, pv, assets, soc, indoor) in enumerate(homes):
         h = _add_home(V, R, load, pv, assets, soc, outdoor_c, indoor)
+        if keep is not None and keep_until > 0:
+            _keep_prefix(V, h, assets, keep[i], keep_until)
         nets.append((h.imp, h.exp))
         added.append((h, assets))
-    f_in = V.add(T, 0, limit_wh)
-    f_out = V.add(T, 0, limit_wh)
+    limit = np.where(np.arange(T) < keep_until, np.inf, limit_wh)
+    f_in = V.add(T, 0, limit)
+    f_out = V.add(T, 0, limit)
     for t in range(T):  # f_in − f_out = Σ homes (import − export)
         cols, vals = [f_in[t], f_out[t]], [1.0, -1.0]
         for imp, exp in nets:
@@ -508,13 +540,21 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
     if res.x is None:
         raise PlanInfeasible(f"no feasible community plan: {res.message}")
     x = res.x
+
+    def flow(cols: np.ndarray) -> np.ndarray:
+        return x[cols] if len(cols) else np.zeros(T)
+
+    schedules = [HomeSchedule(x[h.pv_used], flow(h.ch) - flow(h.dis),
+                              flow(h.ev_ch) - flow(h.ev_dis), flow(h.hp_e),
+                              start_weights=tuple(x[y] for _, _, y in h.app_cols))
+                 for h, _ in added]
     return CommunityOptimum(
         float(res.fun), x[f_in] - x[f_out],
         [x[h.imp] - x[h.exp] for h, _ in added],
         [x[h.ch] - x[h.dis] if len(h.ch) else None for h, _ in added],
         [x[h.soc] if len(h.soc) else None for h, _ in added],
         [x[h.pv_used] for h, _ in added],
-        float(sum(x[h.peak[0]] for h, _ in added) * 4 * peak_price_per_kw / 1000))
+        float(sum(x[h.peak[0]] for h, _ in added) * 4 * peak_price_per_kw / 1000), schedules)
 
 
 def plan_cost_ueur(mp: MilpPlan, tariff: Tariff, first_slot: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,28 @@ def test_an_anchored_replan_keeps_the_traded_net_where_another_plan_gains_nothin
                       anchor_ueur_per_wh=5.0)
     assert moved.export_wh[noon].sum() > early.export_wh[noon].sum() + 500
     assert cost(moved, bonus) < cost(early, bonus)
+
+
+def test_community_replan_keeps_what_ran_and_binds_the_limit_only_ahead():
+    """Re-planned at slot 40, the centralised plan runs each home's assets as given before it
+    — the battery as it really ran, the appliance starts' weights — and plans the rest again:
+    no slot before 40 is held to the rating (its flow is what it was), every later one is."""
+    from node.milp import plan_community
+
+    homes = [(LOAD, PV, ALL, 3_000.0, None), (np.full(T, 50.0), PV, HomeAssets(), None, None)]
+    day_ahead = plan_community(homes, BUY, SELL, limit_wh=10_000)
+    ran = np.where(np.arange(T) < 40, 0.0, day_ahead.schedules[0].battery_wh)  # battery idle
+    keep = [replace(day_ahead.schedules[0], battery_wh=ran), day_ahead.schedules[1]]
+    sunnier = [(LOAD, PV * 1.5, *homes[0][2:]), (np.full(T, 50.0), PV * 1.5, *homes[1][2:])]
+    replanned = plan_community(sunnier, BUY, SELL, limit_wh=800, keep=keep, keep_until=40)
+    mine = replanned.schedules[0]
+    assert np.allclose(mine.battery_wh[:40], 0.0, atol=1e-6)
+    assert np.allclose(replanned.soc_wh[0][:40], 3_000.0, atol=1e-6)
+    assert np.allclose(mine.heat_pump_wh[:40], day_ahead.schedules[0].heat_pump_wh[:40])
+    for before, after, app in zip(day_ahead.schedules[0].start_weights, mine.start_weights,
+                                  ALL.appliances, strict=True):
+        early = [k for k, s in enumerate(range(app.earliest, T)) if s < 40][: len(before)]
+        assert np.allclose(after[early], before[early], atol=1e-9)
+        assert after.sum() == pytest.approx(1.0)
+    assert np.all(np.abs(replanned.flow_wh[40:]) <= 800 + 1e-6)
+    assert np.abs(replanned.flow_wh[:40]).max() > 1_000  # as it ran: no plan could change it
