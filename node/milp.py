@@ -421,7 +421,7 @@ def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan | Ho
             fix(h.ev_dis, np.maximum(-ev, 0))
     if len(h.hp_e):
         fix(h.hp_e, keep.heat_pump_wh)
-    weights = getattr(keep, "start_weights", None)
+    weights = keep.start_weights if isinstance(keep, HomeSchedule) else None
     for i, (app, starts, y) in enumerate(h.app_cols):
         if weights is not None:  # a relaxed plan: the share of each start already made
             for k, start in enumerate(starts):
