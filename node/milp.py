@@ -490,7 +490,7 @@ class CommunityOptimum:
     soc_wh: list[np.ndarray | None] = field(default_factory=list)
     pv_used_wh: list[np.ndarray] = field(default_factory=list)
     capacity_ueur: float = 0.0  # the homes' capacity charges, in cost_ueur (µ€)
-    schedules: list[HomeSchedule] = field(default_factory=list)  # per home, every asset's
+    schedules: list[HomeSchedule] = field(default_factory=list)  # per home: its assets' runs
 
 
 def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float | None,
@@ -541,11 +541,11 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
         raise PlanInfeasible(f"no feasible community plan: {res.message}")
     x = res.x
 
-    def flow(cols: np.ndarray) -> np.ndarray:
+    def values(cols: np.ndarray) -> np.ndarray:  # an asset's columns, zeros without it
         return x[cols] if len(cols) else np.zeros(T)
 
-    schedules = [HomeSchedule(x[h.pv_used], flow(h.ch) - flow(h.dis),
-                              flow(h.ev_ch) - flow(h.ev_dis), flow(h.hp_e),
+    schedules = [HomeSchedule(x[h.pv_used], values(h.ch) - values(h.dis),
+                              values(h.ev_ch) - values(h.ev_dis), values(h.hp_e),
                               start_weights=tuple(x[y] for _, _, y in h.app_cols))
                  for h, _ in added]
     return CommunityOptimum(
