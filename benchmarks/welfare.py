@@ -62,7 +62,7 @@ from node.control import lendable_wh, track_plan
 from node.forecast import intraday_update, same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
 from protocol.tariff import cheapest_retail
-from protocol.units import SLOTS_PER_DAY, value_ueur
+from protocol.units import SLOT_SECONDS, SLOTS_PER_DAY, value_ueur
 from sim.kpi import no_market_bill_ueur, stored_value_ueur, summarise
 from sim.presets import PRESETS
 from sim.profiles import simbench_profiles
@@ -104,9 +104,10 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
     soc = [start[3] for start in inputs]
     peak = np.zeros(n)
     battery, pv_used, flow = np.zeros((n, T)), np.zeros((n, T)), np.zeros(T)
+    gate = sc.gate_closure_s // SLOT_SECONDS + 1  # after t metered slots, those past the gate
     for t in range(T):
-        if replan_every and t and t % replan_every == 0 and t + 2 < T:
-            until = t + 2
+        if replan_every and t and t % replan_every == 0 and t + gate < T:
+            until = t + gate
             revised = [(intraday_update(fc[0], load, t), intraday_update(fc[1], pv, t, scale=True),
                         *fc[2:]) for fc, (load, pv, *_) in zip(day_ahead, inputs, strict=True)]
             keep = [replace(s, pv_used_wh=np.concatenate([pv_used[i, :t], s.pv_used_wh[t:]]),

@@ -79,17 +79,15 @@ class MilpPlan:
 
 @dataclass(frozen=True)
 class HomeSchedule:
-    """What a home's assets ran (or are to run) per slot (Wh), for a re-plan to keep: PV used,
-    battery (grid side, + = charging), EV, heat pump, and the appliances' starts — one slot each,
-    or (a relaxed plan) the weight of each possible start, per appliance in ``HomeAssets``
-    order."""
+    """What a home's assets ran (or are to run) per slot (Wh) in a relaxed (centralised) plan,
+    for a re-plan to keep: PV used, battery (grid side, + = charging), EV, heat pump, and per
+    appliance (in ``HomeAssets`` order) the weight of each of its possible starts."""
 
     pv_used_wh: np.ndarray
     battery_wh: np.ndarray
     ev_wh: np.ndarray
     heat_pump_wh: np.ndarray
-    appliance_starts: Mapping[str, int] = field(default_factory=dict)
-    start_weights: tuple[np.ndarray, ...] | None = None
+    start_weights: tuple[np.ndarray, ...]
 
 
 class _Vars:
@@ -402,7 +400,7 @@ def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan | Ho
                  until: int) -> None:
     """Fix every asset's schedule of the slots before ``until`` to ``keep``'s (bounds lo = hi);
     an appliance already started keeps its start, one not yet started starts at ``until`` or
-    later (with ``keep.start_weights``: each start before ``until`` keeps its weight). Grid
+    later (a ``HomeSchedule``'s: each start before ``until`` keeps its weight). Grid
     import and export stay free: the balance gives them."""
     def fix(cols: np.ndarray, values: np.ndarray) -> None:
         for t in range(min(until, len(cols))):
@@ -421,12 +419,11 @@ def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan | Ho
             fix(h.ev_dis, np.maximum(-ev, 0))
     if len(h.hp_e):
         fix(h.hp_e, keep.heat_pump_wh)
-    weights = keep.start_weights if isinstance(keep, HomeSchedule) else None
     for i, (app, starts, y) in enumerate(h.app_cols):
-        if weights is not None:  # a relaxed plan: the share of each start already made
+        if isinstance(keep, HomeSchedule):  # a relaxed plan: the share of each start made
             for k, start in enumerate(starts):
                 if start < until:
-                    V.lo[y[k]] = V.hi[y[k]] = float(weights[i][k])
+                    V.lo[y[k]] = V.hi[y[k]] = float(keep.start_weights[i][k])
             continue
         started = keep.appliance_starts.get(app.name)
         for k, start in enumerate(starts):
@@ -546,7 +543,7 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
 
     schedules = [HomeSchedule(x[h.pv_used], values(h.ch) - values(h.dis),
                               values(h.ev_ch) - values(h.ev_dis), values(h.hp_e),
-                              start_weights=tuple(x[y] for _, _, y in h.app_cols))
+                              tuple(x[y] for _, _, y in h.app_cols))
                  for h, _ in added]
     return CommunityOptimum(
         float(res.fun), x[f_in] - x[f_out],
