@@ -58,6 +58,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from node.balancing import (
+    charge_room_wh,
+    discharge_floor_wh,
+    discharge_room_wh,
+    share_imbalance,
+    stored_after,
+)
 from node.control import lendable_wh, track_plan
 from node.forecast import intraday_update, same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
@@ -82,14 +89,17 @@ def flow_cost_ueur(flow_wh: np.ndarray, buy: np.ndarray, sell: np.ndarray) -> fl
 
 
 def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float = 0.0,
-                             replan_every: int = 0) -> tuple[float, int]:
+                             replan_every: int = 0, balancing: bool = False
+                             ) -> tuple[float, int]:
     """The centralised plan made on the homes' day-ahead forecasts (each home's capacity charge
     at ``peak_price`` µ€/kW counted), delivered against the real load and PV with each battery
     holding its planned net: its cost (µ€, EV carry priced as planned; export beyond the rating
     curtailed; the capacity charges of the delivered nets) and its import-overloaded slots.
     ``replan_every``: the coordinator re-plans the rest of the day every this many slots, as
     the homes do — each home's forecast revised from its meter (node.forecast.intraday_update),
-    the slots metered and the two inside the gate kept as they ran or were planned."""
+    the slots metered and the two inside the gate kept as they ran or were planned.
+    ``balancing``: the batteries also answer the street's net in real time, as the market's do
+    with ``Scenario.community_balancing`` (node/balancing.py, the same rules)."""
     forecasts = []
     for h, (_, _, assets, soc, indoor) in zip(sc.homes, inputs, strict=True):
         past = [home_day_wh(h, profiles, sc.start_day - k) for k in range(HISTORY_DAYS, 0, -1)]
@@ -119,6 +129,7 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
                 forecasts = revised
             except PlanInfeasible:  # the delivered past leaves no plan within the rating
                 pass
+        soc_before, nets = list(soc), np.zeros(n)
         for i, (h, (load, pv, *_)) in enumerate(zip(sc.homes, inputs, strict=True)):
             load_fc, pv_fc = forecasts[i][0], forecasts[i][1]
             net, bat_plan, soc_plan = plan.net_wh[i], plan.battery_wh[i], plan.soc_wh[i]
@@ -138,8 +149,32 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
                 other += e
                 battery[i, t] = e
             pv_used[i, t] = used
-            flow[t] += other
-            peak[i] = max(peak[i], other)
+            nets[i] = other
+        if balancing:  # the batteries answer the street's net, as the market's do
+            street = int(nets.sum())
+            room = {}
+            # where the coordinator's forecasts put the street's PV above its load
+            surplus_ahead = bool((sum(fc[1][t + 1:] - fc[0][t + 1:] for fc in forecasts) > 0)
+                                 .any())
+            if street < 0 or sc.tariff.retail(sc.first_slot + t) >= buy[t:].max():
+                for i, h in enumerate(sc.homes):
+                    if h.battery is None:
+                        continue
+                    e = int(battery[i, t])
+                    if street > 0:
+                        floor = discharge_floor_wh(float(plan.soc_wh[i][t]), surplus_ahead)
+                        room[i] = discharge_room_wh(h.battery, soc_before[i], e, floor)
+                        continue
+                    room[i] = charge_room_wh(h.battery, soc_before[i], e)
+                    if peak_price:  # not above the peak the day already bills
+                        cap = max(float(plan.net_wh[i].max()), peak[i])
+                        room[i] = min(room[i], max(int(cap - nets[i]), 0))
+            for i, x in share_imbalance(street, room).items():
+                battery[i, t] += x
+                soc[i] = stored_after(sc.homes[i].battery, soc_before[i], int(battery[i, t]))
+                nets[i] += x
+        flow[t] = nets.sum()
+        peak = np.maximum(peak, nets)
     carry = (plan.cost_ueur - plan.capacity_ueur
              - flow_cost_ueur(plan.flow_wh, buy, sell))  # EV energy left to 07:00
     capacity = float(peak.sum()) * 4 * peak_price / 1000
@@ -206,10 +241,11 @@ def measure(sc, profiles) -> dict:
         blind = (central if not peak_price
                  else plan_community(inputs, buy, sell, limit, temp).cost_ueur)
         feasible = True
-        same_info, same_info_overloads = centralised_on_forecasts(sc, profiles, inputs, buy, sell,
-                                                                  peak_price)
+        balancing = sc.community_balancing and not sc.dso_buys_flexibility
+        same_info, same_info_overloads = centralised_on_forecasts(
+            sc, profiles, inputs, buy, sell, peak_price, balancing=balancing)
         replanned, _ = centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price,
-                                                replan_every=sc.replan_every)
+                                                replan_every=sc.replan_every, balancing=balancing)
     except PlanInfeasible:  # the day cannot be served within the rating at all
         central = blind = same_info = replanned = float("nan")
         same_info_overloads, feasible = 0, False

@@ -112,6 +112,7 @@ def build_batch(
     transfer_price: Callable[[int], int] | None = None,
     dso: str | None = None,
     pool_price: Callable[[int], int] | None = None,
+    pool_price_realised: Callable[[int, int], int] | None = None,
 ) -> SettlementResult:
     """The settlement batch of slots ``first_slot..last_slot`` (inclusive).
 
@@ -121,7 +122,9 @@ def build_batch(
     period); ``transfer_price(slot)`` (µ€/kWh, default the feed-in price, the supplier's
     wholesale proxy) values it, paid by ``dso`` (required with corrections).
     ``pool_price(slot)``: the community pool's price (µ€/kWh; default the mid price). See the
-    module docstring.
+    module docstring. ``pool_price_realised(slot, short_wh)``, if given, prices the pool
+    instead by what the slot turned out to be: ``short_wh`` is the street's extra imports less
+    its extra exports (Wh, > 0: the street was short and imported the rest).
     """
     if corrections and dso is None:
         raise ValueError("energy-transfer corrections need the DSO who pays for them")
@@ -216,8 +219,13 @@ def build_batch(
     pool_rev_up, pool_ord_up = _pool_shares(rev_up, ord_up, matched)
     pool_rev_down, pool_ord_down = _pool_shares(rev_down, ord_down, matched)
     pool_up, pool_down = pool_rev_up + pool_ord_up, pool_rev_down + pool_ord_down
-    mid = ((retail + feed_in) // 2 if pool_price is None
-           else np.array([pool_price(t) for t in slots], np.int64))
+    if pool_price_realised is not None:
+        mid = np.array([pool_price_realised(t, int(u - d))
+                        for t, u, d in zip(slots, total_up, total_down, strict=True)], np.int64)
+    elif pool_price is not None:
+        mid = np.array([pool_price(t) for t in slots], np.int64)
+    else:
+        mid = (retail + feed_in) // 2
     # … but a sale not delivered is bought back from the pool at no less than it was sold for,
     # a purchase not taken sold back at no more than it cost: nobody gains from a contract
     # it did not keep (the difference is the supplier's, which balances the batch)

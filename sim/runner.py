@@ -41,6 +41,13 @@ from market.journal import JournaledExchange
 from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
 from meter_oracle.simulated import SimulatedMeter
+from node.balancing import (
+    charge_room_wh,
+    discharge_floor_wh,
+    discharge_room_wh,
+    share_imbalance,
+    stored_after,
+)
 from node.bidder import Bidder
 from node.control import feasible_schedule, lendable_wh, reachable_soc, track_plan
 from node.forecast import (
@@ -209,6 +216,9 @@ class Simulation:
         self.soc = {h.home_id: (h.battery.capacity_wh * h.battery.initial_soc if h.battery else 0.0)
                     for h in scenario.homes}
         self.own_soc = dict(self.soc)  # the batteries of the no-market counterfactual
+        # MILP batteries answer the street's net in real time (not where the DSO buys
+        # flexibility: its orders rely on the flexible load staying put)
+        self.balancing = scenario.community_balancing and not scenario.dso_buys_flexibility
         # batteries the DSO ran today in its operate phase: the SoC each would have had without
         self.shadow_soc: dict[str, float] = {}
         self.ev_owed = {h.home_id: 0 for h in scenario.homes}  # EV energy left to the morning
@@ -786,6 +796,8 @@ class Simulation:
         dv = day.get("delivery") or self._start_delivery(index)
         first, phase = day["first"], dv["phase"]
         nets: dict[str, int] = {}
+        soc_before = {hid: self.soc[hid] for hid in day["milp"]  # the batteries' SoC before it
+                      if self.homes_by_id[hid].battery is not None}
         # the batteries the DSO may run this slot, at their SoC before it
         soc_start = {hid: self.soc[hid] for hid in day["milp"]
                      if self.homes_by_id[hid].battery is not None} if (
@@ -806,6 +818,8 @@ class Simulation:
                 dv["pv_used"][hid][k] = used
             if hid in dv["ev"]:
                 dv["ev"][hid][k] = ev
+        if self.balancing:
+            self._balance(index, k, nets, soc_before, dv)
         if phase is not None:
             batteries = {hid: self._battery_slot(hid, soc, int(dv["battery"][hid][k]))
                          for hid, soc in soc_start.items()}
@@ -851,6 +865,54 @@ class Simulation:
         self.priced_readings = len(accepted)
         if sc.replan_every:
             self._replan_turn(index, k)
+
+    def _balance(self, index: int, k: int, nets: dict[str, int], soc_before: dict[str, float],
+                 dv: dict) -> None:
+        """Community balancing (node/balancing.py) in slot index ``k``: the MILP homes'
+        batteries answer the street's metered net — charging more from its surplus; discharging
+        into its demand where no later slot of the day costs more at retail (stored energy is
+        spent where it saves the most), below the plan's SoC only while the published local
+        prices still expect a surplus later in the day — each within what its own slot left
+        it, and, with a capacity tariff, charging no higher than the import the day already
+        bills. Changes ``nets``, the delivered battery energies and the real SoCs in place."""
+        day, tariff = self.pending[index], self.sc.tariff
+        first = day["first"]
+        street = sum(nets.values())
+        if street > 0 and tariff.retail(first + k) < max(
+                tariff.retail(first + t) for t in range(k, SLOTS_PER_DAY)):
+            return
+        price = day["local_price"]  # published: where the street expects a surplus
+        surplus_ahead = price is not None and any(
+            price[t] < (tariff.retail(first + t) + tariff.feed_in_price(first + t)) // 2
+            for t in range(k + 1, SLOTS_PER_DAY))
+        room = {}
+        for hid, soc in soc_before.items():
+            if self._held(dv["phase"], hid):
+                continue
+            b, e = self.homes_by_id[hid].battery, int(dv["battery"][hid][k])
+            if street > 0:
+                floor = discharge_floor_wh(float(day["milp"][hid].soc_wh[k]), surplus_ahead)
+                room[hid] = discharge_room_wh(b, soc, e, floor)
+                continue
+            room[hid] = charge_room_wh(b, soc, e)
+            if tariff.capacity_per_kw_day:  # not above the peak the day already bills
+                billed = dv["unactivated"][hid][:k]
+                cap = max(day["milp"][hid].peak_wh, float(billed.max()) if k else 0.0)
+                room[hid] = min(room[hid], max(int(cap) - nets[hid], 0))
+        for hid, x in share_imbalance(street, room).items():
+            e = int(dv["battery"][hid][k]) + x
+            self.soc[hid] = stored_after(self.homes_by_id[hid].battery, soc_before[hid], e)
+            dv["battery"][hid][k] = e
+            nets[hid] += x
+            dv["unactivated"][hid][k] += x
+
+    def _realised_pool_price(self, slot: int, short_wh: int) -> int:
+        """The community pool's price (µ€/kWh) by the direction ``slot`` really had: near
+        retail where the street's deviations left it short (``short_wh`` > 0), near feed-in
+        where they left it long (market.indicative.local_price's rule, on what was metered)."""
+        tariff = self.sc.tariff
+        return int(local_price(np.array([short_wh]), np.array([tariff.retail(slot)]),
+                               np.array([tariff.feed_in_price(slot)]))[0])
 
     def _held(self, phase: OperatePhase | None, hid: str) -> bool:
         """Whether the DSO runs part of the home's schedule: its EV today, or its battery
@@ -1070,6 +1132,7 @@ class Simulation:
             dso=DSO,
             pool_price=(None if day["local_price"] is None
                         else lambda slot: day["local_price"][slot - first]),
+            pool_price_realised=self._realised_pool_price if self.balancing else None,
         )
         receipts = self.chain.client.settle(
             self.chain.operator, settlement.batch, slot_start(last + 1), self.addresses

@@ -69,6 +69,10 @@ class Scenario:
     # MILP homes plan once more with the exchange's local offers (market/indicative.py); on in
     # the default street and the presets, ignored where the DSO buys flexibility
     indicative_prices: bool = False
+    # MILP homes' batteries answer the street's metered net in real time (node/balancing.py),
+    # and the community pool is priced by the direction each slot really had; on in the default
+    # street and the presets, ignored where the DSO buys flexibility
+    community_balancing: bool = False
     # how agents price their quotes before the gate (node/bidder.py): "local" (the published
     # local price, else the mid), or a node/strategy.py strategy: "zic", "truthful", "zip"
     strategy: str = "local"
@@ -150,6 +154,7 @@ def default_scenario(
         seed=seed,
         planner=planner,
         indicative_prices=planner == "milp",
+        community_balancing=planner == "milp",
     )
 
 
@@ -211,6 +216,7 @@ def preset_scenario(
     # MILP homes plan once more at the exchange's local offers (benchmarks/welfare.py measures
     # every preset with them; on 2030-green-high, 60 homes: welfare ratio 0.52 without, 0.75 with)
     base.indicative_prices = True
+    base.community_balancing = True
     # A capacity tariff on the daily 15-minute peak (Belgium bills ~43 €/kW a year, here a
     # daily 0.12 €/kW): it makes every home spread its own EV and heat-pump load.
     base.tariff = two_rate_tariff(capacity_per_kw_day=120_000)

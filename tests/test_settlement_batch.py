@@ -90,6 +90,32 @@ def test_community_pool_settles_at_the_published_local_price():
     assert sum(e.delta_ueur for e in res.batch.entries) == 0
 
 
+def test_community_pool_priced_by_the_direction_the_slot_really_had():
+    """With ``pool_price_realised`` the pool's price follows what the slot turned out to be:
+    a street left short (extra imports beyond extra exports) prices it near retail, one left
+    long near feed-in, whatever was published day ahead."""
+    seen = []
+
+    def realised(slot, short_wh):
+        seen.append((slot, short_wh))
+        return TARIFF.retail(slot) - 23_000 if short_wh > 0 else TARIFF.feed_in + 23_000
+
+    short = build_batch(7, SLOT, SLOT, [], _readings({"a": (500, 0), "b": (0, 300)}), ["a", "b"],
+                        TARIFF, "supplier", "00" * 32, pool_price=lambda slot: 60_000,
+                        pool_price_realised=realised)
+    assert seen == [(SLOT, 200)]
+    high = TARIFF.retail(SLOT) - 23_000
+    assert short.statements["b"].imbalance_ueur == value_ueur(300, high)
+    assert short.statements["a"].imbalance_ueur == -(value_ueur(300, high)
+                                                     + value_ueur(200, TARIFF.retail(SLOT)))
+    long_ = build_batch(7, SLOT, SLOT, [], _readings({"a": (300, 0), "b": (0, 500)}), ["a", "b"],
+                        TARIFF, "supplier", "00" * 32, pool_price_realised=realised)
+    assert seen[-1] == (SLOT, -200)
+    assert long_.statements["a"].imbalance_ueur == -value_ueur(300, TARIFF.feed_in + 23_000)
+    for res in (short, long_):
+        assert sum(e.delta_ueur for e in res.batch.entries) == 0
+
+
 def test_a_sale_not_delivered_is_bought_back_from_the_pool_at_no_less_than_it_sold_for():
     """b sold 1000 Wh and delivered 400; a's extra export of 400 covered part of the rest inside
     the street: those 400 Wh come from the pool at the higher of the pool price and b's sale

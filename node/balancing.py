@@ -1,0 +1,73 @@
+"""Real-time community balancing: home batteries answer the street's imbalance (pure; Wh).
+
+The exchange publishes the street's net through the transformer as its meters see it (the
+aggregate only, as Elia publishes Belgium's system imbalance every minute, for market parties to
+help the system). A home battery's controller holds its home's planned net
+(``node.control.track_plan``) and, on top, leans against the street: where the street exports,
+it charges more from the neighbours' surplus, which the supplier would buy at the feed-in price;
+where the street imports, it discharges into the neighbours' demand, which the supplier would
+sell at retail. Each battery offers what its power and charge leave after its own slot (discharging
+below its plan only while the street still expects a surplus to refill it from); the
+street's imbalance is shared out pro rata to those offers, never beyond the imbalance, so the
+street's flow keeps its direction and only shrinks. The energy moves through the community pool
+(``ledger.settlement_batch``), priced by the direction the slot really had
+(``pool_price_realised``): a battery that absorbs a surplus buys near feed-in, one that covers a
+shortfall sells near retail, so answering the street pays the battery as well as the street.
+Measured in ``benchmarks/welfare.py``.
+"""
+
+from __future__ import annotations
+
+from node.home import Battery
+
+
+def stored_after(battery: Battery, soc_wh: float, energy_wh: int) -> float:
+    """The SoC (Wh) after ``energy_wh`` (grid side, + = charging) from ``soc_wh``."""
+    eta = battery.one_way_efficiency
+    if energy_wh > 0:
+        return min(soc_wh + energy_wh * eta, float(battery.capacity_wh))
+    return max(soc_wh + energy_wh / eta, 0.0)
+
+
+def charge_room_wh(battery: Battery, soc_wh: float, energy_wh: int) -> int:
+    """How much more the battery can charge this slot (grid side, Wh) than ``energy_wh``, from
+    ``soc_wh`` at the slot's start: within its power and what it can still hold."""
+    eta = battery.one_way_efficiency
+    most = int(min(battery.max_slot_wh, max(battery.capacity_wh - soc_wh, 0.0) / eta))
+    return max(most - energy_wh, 0)
+
+
+def discharge_room_wh(battery: Battery, soc_wh: float, energy_wh: int,
+                      floor_wh: float = 0.0) -> int:
+    """How much more the battery can discharge this slot (grid side, Wh) than ``energy_wh``,
+    from ``soc_wh`` at the slot's start: within its power and what it holds above
+    ``floor_wh`` at the slot's end."""
+    eta = battery.one_way_efficiency
+    left = stored_after(battery, soc_wh, energy_wh) - floor_wh  # above the floor after its slot
+    return int(max(min(battery.max_slot_wh + energy_wh, left * eta), 0.0))
+
+
+def discharge_floor_wh(planned_soc_wh: float, surplus_ahead: bool) -> float:
+    """The SoC (Wh) below which a battery does not discharge into the street's demand: none
+    while the street expects a surplus later in the day (the battery refills from it, near
+    feed-in), else the plan's SoC for the slot (what the rest of the day and tomorrow's plan,
+    which starts where today's ends, rely on)."""
+    return 0.0 if surplus_ahead else planned_soc_wh
+
+
+def share_imbalance(street_wh: int, room_wh: dict[str, int]) -> dict[str, int]:
+    """Each battery's change of energy (grid side, Wh; + = charge more) that answers the street's
+    net ``street_wh`` (+ = import): the imbalance, or all the room if less, shared pro rata to
+    ``room_wh`` (room in the direction that answers it), rounded down so that the street's flow
+    never changes sign."""
+    total = sum(v for v in room_wh.values() if v > 0)
+    if not street_wh or not total:
+        return {}
+    need = min(abs(street_wh), total)
+    sign = 1 if street_wh < 0 else -1
+    out = {}
+    for hid, room in room_wh.items():
+        x = need * room // total if room > 0 else 0
+        if x:
+            out[hid] = sign * x
+    return out
