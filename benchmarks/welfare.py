@@ -99,7 +99,8 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
     the homes do — each home's forecast revised from its meter (node.forecast.intraday_update),
     the slots metered and the two inside the gate kept as they ran or were planned.
     ``balancing``: the batteries also answer the street's net in real time, as the market's do
-    with ``Scenario.community_balancing`` (node/balancing.py, the same rules)."""
+    with ``Scenario.community_balancing`` (node/balancing.py, the same rules; where the plan
+    has the street at the export rating later, only a slot's export beyond it)."""
     forecasts = []
     for h, (_, _, assets, soc, indoor) in zip(sc.homes, inputs, strict=True):
         past = [home_day_wh(h, profiles, sc.start_day - k) for k in range(HISTORY_DAYS, 0, -1)]
@@ -152,6 +153,8 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
             nets[i] = other
         if balancing:  # the batteries answer the street's net, as the market's do
             street = int(nets.sum())
+            if street < 0 and (plan.flow_wh[t + 1:] <= -limit + 0.5).any():
+                street = min(street + int(limit), 0)  # the room is for a later overload
             room = {}
             # where the coordinator's forecasts put the street's PV above its load
             surplus_ahead = bool((sum(fc[1][t + 1:] - fc[0][t + 1:] for fc in forecasts) > 0)

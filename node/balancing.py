@@ -9,10 +9,13 @@ where the street imports, it discharges into the neighbours' demand, which the s
 sell at retail. Each battery offers what its power and charge leave after its own slot (discharging
 below its plan only while the street still expects a surplus to refill it from); the
 street's imbalance is shared out pro rata to those offers, never beyond the imbalance, so the
-street's flow keeps its direction and only shrinks. The energy moves through the community pool
-(``ledger.settlement_batch``), priced by the direction the slot really had
-(``pool_price_realised``): a battery that absorbs a surplus buys near feed-in, one that covers a
-shortfall sells near retail, so answering the street pays the battery as well as the street.
+street's flow keeps its direction and only shrinks. Where a later slot's export is congested,
+the room is kept for that surplus, which the grid cannot take: the batteries then answer only a
+slot's export beyond the rating (the caller's choice of ``street_wh``). The energy moves
+through the community pool (``ledger.settlement_batch``), priced by the direction the slot
+really had (``pool_price_realised``): a battery that absorbs a surplus buys near feed-in, one
+that covers a shortfall sells near retail, so answering the street pays the battery as well as
+the street.
 Measured in ``benchmarks/welfare.py``.
 """
 

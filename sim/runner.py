@@ -874,7 +874,10 @@ class Simulation:
         spent where it saves the most), below the plan's SoC only while the published local
         prices still expect a surplus later in the day — each within what its own slot left
         it, and, with a capacity tariff, charging no higher than the import the day already
-        bills. Changes ``nets``, the delivered battery energies and the real SoCs in place."""
+        bills. Where the DSO prices export in a later slot, a battery's room is worth more
+        there (surplus the grid cannot take) than for a surplus it could: the batteries then
+        take only what this slot exports beyond the transformer's rating. Changes ``nets``,
+        the delivered battery energies and the real SoCs in place."""
         day, tariff = self.pending[index], self.sc.tariff
         first = day["first"]
         street = sum(nets.values())
@@ -885,6 +888,10 @@ class Simulation:
         surplus_ahead = price is not None and any(
             price[t] < (tariff.retail(first + t) + tariff.feed_in_price(first + t)) // 2
             for t in range(k + 1, SLOTS_PER_DAY))
+        if street < 0 and any(t > k for t in self._export_congested(day)):
+            # the room is for the later surplus the grid cannot take: only what this slot
+            # cannot export is worth it
+            street = min(street + self.limit_wh, 0)
         room = {}
         for hid, soc in soc_before.items():
             if self._held(dv["phase"], hid):
@@ -905,6 +912,18 @@ class Simulation:
             dv["battery"][hid][k] = e
             nets[hid] += x
             dv["unactivated"][hid][k] += x
+
+    @staticmethod
+    def _export_congested(day: dict) -> set[int]:
+        """The day's slots (index) whose export the DSO prices in its latest posting."""
+        latest: dict[tuple[str, int], tuple[int, int]] = {}
+        for env in day["postings"]:
+            m = env.message
+            if m.direction == "export":
+                key = (m.point, m.slot)
+                if key not in latest or m.version >= latest[key][0]:
+                    latest[key] = (m.version, m.price)
+        return {slot - day["first"] for (_, slot), (_, price) in latest.items() if price > 0}
 
     def _realised_pool_price(self, slot: int, short_wh: int) -> int:
         """The community pool's price (µ€/kWh) by the direction ``slot`` really had: near
