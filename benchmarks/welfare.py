@@ -58,13 +58,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from node.balancing import (
-    charge_room_wh,
-    discharge_floor_wh,
-    discharge_room_wh,
-    share_imbalance,
-    stored_after,
-)
+from node.balancing import BalancingBattery, answer_street, stored_after
 from node.control import lendable_wh, track_plan
 from node.forecast import intraday_update, same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
@@ -151,28 +145,20 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
                 battery[i, t] = e
             pv_used[i, t] = used
             nets[i] = other
-        if balancing:  # the batteries answer the street's net, as the market's do
-            street = int(nets.sum())
-            if street < 0 and (plan.flow_wh[t + 1:] <= -limit + 0.5).any():
-                street = min(street + int(limit), 0)  # the room is for a later overload
-            room = {}
-            # where the coordinator's forecasts put the street's PV above its load
-            surplus_ahead = bool((sum(fc[1][t + 1:] - fc[0][t + 1:] for fc in forecasts) > 0)
-                                 .any())
-            if street < 0 or sc.tariff.retail(sc.first_slot + t) >= buy[t:].max():
-                for i, h in enumerate(sc.homes):
-                    if h.battery is None:
-                        continue
-                    e = int(battery[i, t])
-                    if street > 0:
-                        floor = discharge_floor_wh(float(plan.soc_wh[i][t]), surplus_ahead)
-                        room[i] = discharge_room_wh(h.battery, soc_before[i], e, floor)
-                        continue
-                    room[i] = charge_room_wh(h.battery, soc_before[i], e)
-                    if peak_price:  # not above the peak the day already bills
-                        cap = max(float(plan.net_wh[i].max()), peak[i])
-                        room[i] = min(room[i], max(int(cap - nets[i]), 0))
-            for i, x in share_imbalance(street, room).items():
+        if balancing:  # the batteries answer the street's net, by the market's rules
+            batteries = {i: BalancingBattery(
+                h.battery, soc_before[i], int(battery[i, t]), float(plan.soc_wh[i][t]),
+                int(max(float(plan.net_wh[i].max()), peak[i]) - nets[i]) if peak_price else None)
+                for i, h in enumerate(sc.homes) if h.battery is not None}
+            change = answer_street(
+                int(nets.sum()), batteries, spend_now=buy[t] >= buy[t:].max(),
+                # where the coordinator's forecasts put the street's PV above its load
+                surplus_ahead=bool((sum(fc[1][t + 1:] - fc[0][t + 1:] for fc in forecasts) > 0)
+                                   .any()),
+                # where its plan has the street at the export rating later
+                export_rating_wh=int(limit) if (plan.flow_wh[t + 1:] <= -limit + 0.5).any()
+                else None)
+            for i, x in change.items():
                 battery[i, t] += x
                 soc[i] = stored_after(sc.homes[i].battery, soc_before[i], int(battery[i, t]))
                 nets[i] += x

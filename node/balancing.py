@@ -21,6 +21,9 @@ Measured in ``benchmarks/welfare.py``.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from dataclasses import dataclass
+
 from node.home import Battery
 
 
@@ -58,7 +61,7 @@ def discharge_floor_wh(planned_soc_wh: float, surplus_ahead: bool) -> float:
     return 0.0 if surplus_ahead else planned_soc_wh
 
 
-def share_imbalance(street_wh: int, room_wh: dict[str, int]) -> dict[str, int]:
+def share_imbalance(street_wh: int, room_wh: dict[Hashable, int]) -> dict[Hashable, int]:
     """Each battery's change of energy (grid side, Wh; + = charge more) that answers the street's
     net ``street_wh`` (+ = import): the imbalance, or all the room if less, shared pro rata to
     ``room_wh`` (room in the direction that answers it), rounded down so that the street's flow
@@ -74,3 +77,40 @@ def share_imbalance(street_wh: int, room_wh: dict[str, int]) -> dict[str, int]:
         if x:
             out[hid] = sign * x
     return out
+
+
+@dataclass(frozen=True)
+class BalancingBattery:
+    """A battery in the slot being metered, after its own controller ran it."""
+
+    battery: Battery
+    soc_wh: float  # at the slot's start
+    energy_wh: int  # what its controller ran (grid side, + = charging)
+    planned_soc_wh: float  # the plan's SoC at the slot's end
+    import_room_wh: int | None = None  # the most more its home may import (capacity tariff)
+
+
+def answer_street(street_wh: int, batteries: dict[Hashable, BalancingBattery], spend_now: bool,
+                  surplus_ahead: bool, export_rating_wh: int | None = None
+                  ) -> dict[Hashable, int]:
+    """Each battery's change of energy (grid side, Wh) that answers the street's net
+    ``street_wh`` (+ = import), by the rules of the module docstring. ``spend_now``: no later
+    slot of the day costs more at retail (else an import is not answered); ``surplus_ahead``:
+    the street expects a surplus later in the day (``discharge_floor_wh``);
+    ``export_rating_wh``: where a later slot's export is congested, the rating (only what the
+    slot exports beyond it is answered)."""
+    street = street_wh
+    if street > 0 and not spend_now:
+        return {}
+    if street < 0 and export_rating_wh is not None:
+        street = min(street + export_rating_wh, 0)
+    room = {}
+    for key, b in batteries.items():
+        if street > 0:
+            floor = discharge_floor_wh(b.planned_soc_wh, surplus_ahead)
+            room[key] = discharge_room_wh(b.battery, b.soc_wh, b.energy_wh, floor)
+        else:
+            room[key] = charge_room_wh(b.battery, b.soc_wh, b.energy_wh)
+            if b.import_room_wh is not None:
+                room[key] = min(room[key], max(b.import_room_wh, 0))
+    return share_imbalance(street, room)

@@ -41,13 +41,7 @@ from market.journal import JournaledExchange
 from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
 from meter_oracle.simulated import SimulatedMeter
-from node.balancing import (
-    charge_room_wh,
-    discharge_floor_wh,
-    discharge_room_wh,
-    share_imbalance,
-    stored_after,
-)
+from node.balancing import BalancingBattery, answer_street, stored_after
 from node.bidder import Bidder
 from node.control import feasible_schedule, lendable_wh, reachable_soc, track_plan
 from node.forecast import (
@@ -799,9 +793,7 @@ class Simulation:
         soc_before = {hid: self.soc[hid] for hid in day["milp"]  # the batteries' SoC before it
                       if self.homes_by_id[hid].battery is not None}
         # the batteries the DSO may run this slot, at their SoC before it
-        soc_start = {hid: self.soc[hid] for hid in day["milp"]
-                     if self.homes_by_id[hid].battery is not None} if (
-            phase is not None and sc.dso_runs_batteries) else {}
+        soc_start = soc_before if phase is not None and sc.dso_runs_batteries else {}
         for h in sc.homes:
             hid = h.home_id
             net, cons, used, ev = self._home_slot(index, hid, k)
@@ -880,33 +872,28 @@ class Simulation:
         the delivered battery energies and the real SoCs in place."""
         day, tariff = self.pending[index], self.sc.tariff
         first = day["first"]
-        street = sum(nets.values())
-        if street > 0 and tariff.retail(first + k) < max(
-                tariff.retail(first + t) for t in range(k, SLOTS_PER_DAY)):
-            return
         price = day["local_price"]  # published: where the street expects a surplus
-        surplus_ahead = price is not None and any(
-            price[t] < (tariff.retail(first + t) + tariff.feed_in_price(first + t)) // 2
-            for t in range(k + 1, SLOTS_PER_DAY))
-        if street < 0 and any(t > k for t in self._export_congested(day)):
-            # the room is for the later surplus the grid cannot take: only what this slot
-            # cannot export is worth it
-            street = min(street + self.limit_wh, 0)
-        room = {}
+        batteries = {}
         for hid, soc in soc_before.items():
             if self._held(dv["phase"], hid):
                 continue
-            b, e = self.homes_by_id[hid].battery, int(dv["battery"][hid][k])
-            if street > 0:
-                floor = discharge_floor_wh(float(day["milp"][hid].soc_wh[k]), surplus_ahead)
-                room[hid] = discharge_room_wh(b, soc, e, floor)
-                continue
-            room[hid] = charge_room_wh(b, soc, e)
+            mp, cap = day["milp"][hid], None
             if tariff.capacity_per_kw_day:  # not above the peak the day already bills
                 billed = dv["unactivated"][hid][:k]
-                cap = max(day["milp"][hid].peak_wh, float(billed.max()) if k else 0.0)
-                room[hid] = min(room[hid], max(int(cap) - nets[hid], 0))
-        for hid, x in share_imbalance(street, room).items():
+                cap = int(max(mp.peak_wh, float(billed.max()) if k else 0.0)) - nets[hid]
+            batteries[hid] = BalancingBattery(self.homes_by_id[hid].battery, soc,
+                                              int(dv["battery"][hid][k]), float(mp.soc_wh[k]),
+                                              cap)
+        change = answer_street(
+            sum(nets.values()), batteries,
+            spend_now=tariff.retail(first + k) >= max(
+                tariff.retail(first + t) for t in range(k, SLOTS_PER_DAY)),
+            surplus_ahead=price is not None and any(
+                price[t] < (tariff.retail(first + t) + tariff.feed_in_price(first + t)) // 2
+                for t in range(k + 1, SLOTS_PER_DAY)),
+            export_rating_wh=(self.limit_wh if any(t > k for t in self._export_congested(day))
+                              else None))
+        for hid, x in change.items():
             e = int(dv["battery"][hid][k]) + x
             self.soc[hid] = stored_after(self.homes_by_id[hid].battery, soc_before[hid], e)
             dv["battery"][hid][k] = e

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from node.balancing import charge_room_wh, discharge_room_wh, share_imbalance, stored_after
+from node.balancing import (
+    BalancingBattery,
+    answer_street,
+    charge_room_wh,
+    discharge_floor_wh,
+    discharge_room_wh,
+    share_imbalance,
+    stored_after,
+)
 from node.home import Battery
 
 BATTERY = Battery(capacity_wh=10_000, power_w=4_000, round_trip_efficiency=0.9, initial_soc=0.5)
@@ -54,6 +62,33 @@ def test_a_balanced_street_or_no_room_changes_nothing():
     assert share_imbalance(0, {"a": 1_000}) == {}
     assert share_imbalance(500, {"a": 0}) == {}
     assert share_imbalance(500, {}) == {}
+
+
+def test_discharge_room_keeps_what_the_floor_asks_for():
+    eta = BATTERY.one_way_efficiency
+    assert discharge_room_wh(BATTERY, 5_000, 0, floor_wh=4_500) == int(500 * eta)
+    assert discharge_room_wh(BATTERY, 5_000, 0, floor_wh=6_000) == 0
+    assert discharge_floor_wh(4_000.0, surplus_ahead=True) == 0.0
+    assert discharge_floor_wh(4_000.0, surplus_ahead=False) == 4_000.0
+
+
+def test_the_street_is_answered_by_the_rules():
+    a = BalancingBattery(BATTERY, 5_000, 0, planned_soc_wh=4_800)
+    b = BalancingBattery(BATTERY, 5_000, 0, planned_soc_wh=2_000, import_room_wh=250)
+    both = {"a": a, "b": b}
+    # an import is answered only where no later slot costs more
+    assert answer_street(900, both, spend_now=False, surplus_ahead=True) == {}
+    assert answer_street(900, both, spend_now=True, surplus_ahead=True) == {"a": -450, "b": -450}
+    # with no surplus ahead, only what a battery holds above its plan: a has 200 Wh (189 out),
+    # b 1,000 (its power): shared pro rata
+    assert answer_street(900, both, spend_now=True, surplus_ahead=False) == {"a": -143, "b": -756}
+    # a surplus: b's home may import only 250 Wh more (its billed peak)
+    assert answer_street(-900, both, spend_now=False, surplus_ahead=True) == {"a": 720, "b": 180}
+    # a later slot's export is congested: only what this slot exports beyond the rating
+    assert answer_street(-40_300, both, spend_now=False, surplus_ahead=True,
+                         export_rating_wh=40_000) == {"a": 240, "b": 60}
+    assert answer_street(-39_000, both, spend_now=False, surplus_ahead=True,
+                         export_rating_wh=40_000) == {}
 
 
 def test_batteries_answering_the_street_cut_its_supplier_flow_and_its_cost():
