@@ -19,7 +19,9 @@ prices
     holding the planned net, export beyond the rating curtailed as the DSO's operate phase
     does for the market (import beyond it counted in
     ``centralised_same_forecasts_import_overloads``), the delivered nets' capacity charges
-    counted — the optimum a coordinator with the homes' own information reaches; and the same
+    counted, and, where the scenario balances (``Scenario.community_balancing``), the batteries
+    answering the street's net by the market's rules (node.balancing.answer_street) — the
+    optimum a coordinator with the homes' own information reaches; and the same
     coordinator re-planning the rest of the day every ``replan_every`` slots on forecasts
     revised from the meters, as the homes do (``..._same_forecasts_replanned``).
 The capacity charge is counted everywhere because the homes pay it and plan against it, as they
