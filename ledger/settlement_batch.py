@@ -12,7 +12,9 @@ with the supplier under the home's supply contract:
 * Community pool: in each slot different homes' deviations (extra imports and extra exports)
   first meet each other — they do inside the LV grid — at the slot's local price
   (``pool_price``: the exchange's published one, at which the slot's trades were quoted; by
-  default the mid price between retail and feed-in). The parts
+  default the mid price between retail and feed-in; or ``pool_price_realised``, by the
+  direction the slot really had, so that a battery answering the street's imbalance is paid
+  what it was worth there: ``node.balancing``). The parts
   that reverse a contract come first, pro rata, then the ordinary parts, pro rata: a sale one
   home did not deliver is what a neighbour's surplus covered, and only what the street's own
   deviations cannot cover reaches the supplier at its imbalance price. A sale not delivered is

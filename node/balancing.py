@@ -3,15 +3,16 @@
 The exchange publishes the street's net through the transformer as its meters see it (the
 aggregate only, as Elia publishes Belgium's system imbalance every minute, for market parties to
 help the system). A home battery's controller holds its home's planned net
-(``node.control.track_plan``) and, on top, leans against the street: where the street exports,
-it charges more from the neighbours' surplus, which the supplier would buy at the feed-in price;
-where the street imports, it discharges into the neighbours' demand, which the supplier would
-sell at retail. Each battery offers what its power and charge leave after its own slot (discharging
-below its plan only while the street still expects a surplus to refill it from); the
-street's imbalance is shared out pro rata to those offers, never beyond the imbalance, so the
-street's flow keeps its direction and only shrinks. Where a later slot's export is congested,
-the room is kept for that surplus, which the grid cannot take: the batteries then answer only a
-slot's export beyond the rating (the caller's choice of ``street_wh``). The energy moves
+(``node.control.track_plan``) and, on top, leans against the street (``answer_street``):
+where the street exports, it charges more from the neighbours' surplus, which the supplier
+would buy at the feed-in price; where the street imports and no later slot of the day costs
+more at retail, it discharges into the neighbours' demand, which the supplier would sell at
+retail — below its plan only while the street still expects a surplus to refill it from
+(``discharge_floor_wh``). Each battery offers what its power and charge leave after its own
+slot; the street's imbalance is shared out pro rata to those offers, never beyond the
+imbalance, so the street's flow keeps its direction and only shrinks. Where a later slot's
+export is congested, the room is kept for that surplus, which the grid cannot take: the
+batteries then answer only a slot's export beyond the rating. The energy moves
 through the community pool (``ledger.settlement_batch``), priced by the direction the slot
 really had (``pool_price_realised``): a battery that absorbs a surplus buys near feed-in, one
 that covers a shortfall sells near retail, so answering the street pays the battery as well as
