@@ -884,15 +884,16 @@ class Simulation:
             batteries[hid] = BalancingBattery(self.homes_by_id[hid].battery, soc,
                                               int(dv["battery"][hid][k]), float(mp.soc_wh[k]),
                                               cap)
+        street = sum(nets.values())  # each rule's data only where its direction needs it
         change = answer_street(
-            sum(nets.values()), batteries,
-            spend_now=tariff.retail(first + k) >= max(
+            street, batteries,
+            spend_now=street > 0 and tariff.retail(first + k) >= max(
                 tariff.retail(first + t) for t in range(k, SLOTS_PER_DAY)),
-            surplus_ahead=price is not None and any(
+            surplus_ahead=street > 0 and price is not None and any(
                 price[t] < (tariff.retail(first + t) + tariff.feed_in_price(first + t)) // 2
                 for t in range(k + 1, SLOTS_PER_DAY)),
-            export_rating_wh=(self.limit_wh if any(t > k for t in self._export_congested(day))
-                              else None))
+            export_rating_wh=(self.limit_wh if street < 0 and any(
+                t > k for t in self._export_congested(day)) else None))
         for hid, x in change.items():
             e = int(dv["battery"][hid][k]) + x
             self.soc[hid] = stored_after(self.homes_by_id[hid].battery, soc_before[hid], e)
