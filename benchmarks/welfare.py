@@ -60,7 +60,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from node.balancing import BalancingBattery, answer_street, stored_after
+from node.balancing import (
+    BalancingBattery,
+    answer_street,
+    storage_needed_slots,
+    stored_after,
+)
 from node.control import lendable_wh, track_plan
 from node.forecast import intraday_update, same_slot_mean
 from node.milp import HomeAssets, PlanInfeasible, plan_community
@@ -148,6 +153,12 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
             pv_used[i, t] = used
             nets[i] = other
         if balancing:  # the batteries answer the street's net, by the market's rules
+            # where its plan has the street at the export rating later, or beyond it but for
+            # the batteries' planned charging
+            charging = sum((np.maximum(b, 0.0) for b in plan.battery_wh if b is not None),
+                           np.zeros(T))
+            export_later = bool((plan.flow_wh[t + 1:] <= -limit + 0.5).any()) or any(
+                s > t for s in storage_needed_slots(plan.flow_wh, charging, limit))
             batteries = {i: BalancingBattery(
                 h.battery, soc_before[i], int(battery[i, t]), float(plan.soc_wh[i][t]),
                 int(max(float(plan.net_wh[i].max()), peak[i]) - nets[i]) if peak_price else None)
@@ -157,9 +168,7 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
                 # where the coordinator's forecasts put the street's PV above its load
                 surplus_ahead=bool((sum(fc[1][t + 1:] - fc[0][t + 1:] for fc in forecasts) > 0)
                                    .any()),
-                # where its plan has the street at the export rating later
-                export_rating_wh=int(limit) if (plan.flow_wh[t + 1:] <= -limit + 0.5).any()
-                else None)
+                export_rating_wh=int(limit) if export_later else None)
             for i, x in change.items():
                 battery[i, t] += x
                 soc[i] = stored_after(sc.homes[i].battery, soc_before[i], int(battery[i, t]))

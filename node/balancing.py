@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+import numpy as np
+
 from node.home import Battery
 
 
@@ -78,6 +80,17 @@ def share_imbalance(street_wh: int, room_wh: dict[Hashable, int]) -> dict[Hashab
         if x:
             out[hid] = sign * x
     return out
+
+
+def storage_needed_slots(prognosis_wh: np.ndarray, planned_charging_wh: np.ndarray,
+                         rating_wh: float) -> set[int]:
+    """The slots (index) whose street export the A-plans keep within the transformer's
+    ``rating_wh`` only by their batteries' planned charging (``planned_charging_wh``, the
+    street's sum, Wh ≥ 0): without it the prognosis (Wh, + = import) would export beyond the
+    rating. A battery that fills earlier from a surplus the grid could take would be full
+    there, and the DSO would curtail that PV."""
+    without = np.asarray(prognosis_wh, float) - np.asarray(planned_charging_wh, float)
+    return set(np.flatnonzero(without < -rating_wh).tolist())
 
 
 @dataclass(frozen=True)

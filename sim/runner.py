@@ -41,7 +41,12 @@ from market.journal import JournaledExchange
 from meter_oracle.intervals import IntervalBuilder
 from meter_oracle.oracle import MeterOracle, ReadingVerifier, SignedReading
 from meter_oracle.simulated import SimulatedMeter
-from node.balancing import BalancingBattery, answer_street, stored_after
+from node.balancing import (
+    BalancingBattery,
+    answer_street,
+    storage_needed_slots,
+    stored_after,
+)
 from node.bidder import Bidder
 from node.control import feasible_schedule, lendable_wh, reachable_soc, track_plan
 from node.forecast import (
@@ -454,6 +459,7 @@ class Simulation:
             "forecasts": forecasts, "starts": starts, "carry_cap": dict(self.carry_cap),
             "first": first, "plans": plans, "milp": milp_plans, "actual": actual, "own": own,
             "prognosis": prognosis, "flow": np.asarray(prognosis, float).copy(),
+            "storage_needed": self._storage_needed(prognosis, milp_plans),
             # the exchange's published local price per slot (µ€/kWh), where agents quote
             "local_price": (self.local_price[first].tolist() if first in self.local_price
                             else None),
@@ -873,6 +879,9 @@ class Simulation:
         day, tariff = self.pending[index], self.sc.tariff
         first = day["first"]
         price = day["local_price"]  # published: where the street expects a surplus
+        street = sum(nets.values())  # each rule's data only where its direction needs it
+        export_later = street < 0 and any(
+            t > k for t in self._export_congested(day) | day["storage_needed"])
         batteries = {}
         for hid, soc in soc_before.items():
             if self._held(dv["phase"], hid):
@@ -884,7 +893,6 @@ class Simulation:
             batteries[hid] = BalancingBattery(self.homes_by_id[hid].battery, soc,
                                               int(dv["battery"][hid][k]), float(mp.soc_wh[k]),
                                               cap)
-        street = sum(nets.values())  # each rule's data only where its direction needs it
         change = answer_street(
             street, batteries,
             spend_now=street > 0 and tariff.retail(first + k) >= max(
@@ -892,14 +900,22 @@ class Simulation:
             surplus_ahead=street > 0 and price is not None and any(
                 price[t] < (tariff.retail(first + t) + tariff.feed_in_price(first + t)) // 2
                 for t in range(k + 1, SLOTS_PER_DAY)),
-            export_rating_wh=(self.limit_wh if street < 0 and any(
-                t > k for t in self._export_congested(day)) else None))
+            export_rating_wh=self.limit_wh if export_later else None)
         for hid, x in change.items():
             e = int(dv["battery"][hid][k]) + x
             self.soc[hid] = stored_after(self.homes_by_id[hid].battery, soc_before[hid], e)
             dv["battery"][hid][k] = e
             nets[hid] += x
             dv["unactivated"][hid][k] += x
+
+    def _storage_needed(self, prognosis, milp_plans: dict) -> set[int]:
+        """The day's slots (index) where the A-plans need their batteries' charging to keep
+        the street's export within the rating (node.balancing.storage_needed_slots)."""
+        charging = np.zeros(SLOTS_PER_DAY)
+        for mp in milp_plans.values():
+            if mp.battery_wh is not None:
+                charging += np.maximum(mp.battery_wh, 0.0)
+        return storage_needed_slots(prognosis, charging, self.limit_wh)
 
     @staticmethod
     def _export_congested(day: dict) -> set[int]:
