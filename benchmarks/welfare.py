@@ -117,6 +117,7 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
     peak = np.zeros(n)
     battery, pv_used, flow = np.zeros((n, T)), np.zeros((n, T)), np.zeros(T)
     gate = sc.gate_closure_s // SLOT_SECONDS + 1  # after t metered slots, those past the gate
+    storage_for, storage = None, set()  # the plan whose storage-needed slots are found
     for t in range(T):
         if replan_every and t and t % replan_every == 0 and t + gate < T:
             until = t + gate
@@ -154,11 +155,13 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
             nets[i] = other
         if balancing:  # the batteries answer the street's net, by the market's rules
             # where its plan has the street at the export rating later, or beyond it but for
-            # the batteries' planned charging
-            charging = sum((np.maximum(b, 0.0) for b in plan.battery_wh if b is not None),
-                           np.zeros(T))
+            # the batteries' planned charging (the slots found once per plan)
+            if storage_for is not plan:
+                storage_for, storage = plan, storage_needed_slots(plan.flow_wh, sum(
+                    (np.maximum(b, 0.0) for b in plan.battery_wh if b is not None),
+                    np.zeros(T)), limit)
             export_later = bool((plan.flow_wh[t + 1:] <= -limit + 0.5).any()) or any(
-                s > t for s in storage_needed_slots(plan.flow_wh, charging, limit))
+                s > t for s in storage)
             batteries = {i: BalancingBattery(
                 h.battery, soc_before[i], int(battery[i, t]), float(plan.soc_wh[i][t]),
                 int(max(float(plan.net_wh[i].max()), peak[i]) - nets[i]) if peak_price else None)
