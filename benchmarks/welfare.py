@@ -34,6 +34,12 @@ At the day's end each battery's charge beyond (or short of) its start is valued
 (sim.kpi.stored_value_ueur: a surplus as feed-in, a shortfall as retail, so neither hoarding nor
 draining pays), the market's, the no-market counterfactual's (which restarts each day from the
 real state: sim.kpi.end_state_credit_ueur, its own EV carry too) and both centralised plans'.
+The centralised LP relaxes the appliances' starts (a washer may run as fractions of itself at
+twenty starts, adding nothing to any peak), which no home can do; beside it the same optimum with
+each appliance starting once (``plan_community(integer_starts=True)``, a MILP given
+INTEGER_TIME_LIMIT_S, its cost counted at the solver's proven lower bound — so the ratio against
+it, ``welfare_gain_ratio_integer``, errs low; the bound depends on how far the search got, so on
+the machine's speed; ``centralised_integer_mip_gap_eur``: the incumbent's distance from it).
 welfare_gain_ratio = (no market − market) / (no market − centralised); beside it,
 welfare_gain_ratio_same_forecasts with the second centralised cost, and
 welfare_gain_ratio_perfect_forecasts: the same street run again with perfect forecasts
@@ -48,7 +54,7 @@ price), and each of the 12 presets as it ships on 60 homes under 120 kVA.
 Last line: {"welfare_gain_ratio": …, "efficiency_mean": …, "homes_worse_off": …, …} over the
 default street and the 12 presets: the ratio pooled (Σ market gains ÷ Σ centralised gains), the
 mean of the scenarios' mean slot efficiencies, the worse-off homes summed; per scenario in the
-detail. Takes about 25 minutes.
+detail. Takes about 35 minutes.
 """
 
 from __future__ import annotations
@@ -79,6 +85,8 @@ from sim.scenario import default_scenario, home_day_wh, outdoor_temperature_c, p
 
 PRESET_HOMES = 60  # each preset on the first 60 homes of the default grid …
 PRESET_KVA = 120.0  # … under a transformer of their size
+# the integer optimum's search (HiGHS branch and bound); its proven bound is what is counted
+INTEGER_TIME_LIMIT_S = 30.0
 HISTORY_DAYS = 7  # the homes forecast from their last week (sim/runner.py)
 
 
@@ -189,7 +197,7 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
             int((flow > limit).sum()))
 
 
-def measure(sc, profiles) -> dict:
+def measure(sc, profiles, integer: bool = False) -> dict:
     t0 = time.perf_counter()
     result = run_simulation(sc, profiles)
     summary = summarise(result, audit_replay=False)
@@ -243,6 +251,15 @@ def measure(sc, profiles) -> dict:
             if soc is not None)
         blind = (central if not peak_price
                  else plan_community(inputs, buy, sell, limit, temp).cost_ueur)
+        integer_central = integer_gap = None
+        if integer:  # the optimum as homes can run it: each appliance starts once
+            whole = plan_community(inputs, buy, sell, limit, temp, peak_price_per_kw=peak_price,
+                                   integer_starts=True, time_limit_s=INTEGER_TIME_LIMIT_S)
+            integer_gap = whole.cost_ueur - whole.bound_ueur
+            integer_central = whole.cost_ueur - integer_gap - sum(
+                stored_value_ueur(h.battery, soc[-1] - start[3], tariff, tomorrow)
+                for h, soc, start in zip(sc.homes, whole.soc_wh, inputs, strict=True)
+                if soc is not None)
         feasible = True
         balancing = sc.community_balancing and not sc.dso_buys_flexibility
         same_info, same_info_overloads = centralised_on_forecasts(
@@ -252,6 +269,7 @@ def measure(sc, profiles) -> dict:
     except PlanInfeasible:  # the day cannot be served within the rating at all
         central = blind = same_info = replanned = float("nan")
         same_info_overloads, feasible = 0, False
+        integer_central = integer_gap = None
     savings = np.array([b["saving_eur"] for b in summary["bills"]["per_home"].values()])
     blind_gain = no_market - market  # without the capacity tariff: energy alone
     no_market += capacity_no_market
@@ -267,6 +285,12 @@ def measure(sc, profiles) -> dict:
         "centralised_eur": round(central / 1e6, 2) if feasible else None,
         "welfare_gain_ratio": round(gain_market / gain_central, 3) if feasible and gain_central
         else None,
+        "centralised_integer_eur": round(integer_central / 1e6, 2)
+        if integer_central is not None else None,
+        "centralised_integer_mip_gap_eur": round(integer_gap / 1e6, 2)
+        if integer_gap is not None else None,
+        "welfare_gain_ratio_integer": round(gain_market / (no_market - integer_central), 3)
+        if integer_central is not None and no_market != integer_central else None,
         "centralised_same_forecasts_eur": round(same_info / 1e6, 2) if feasible else None,
         "welfare_gain_ratio_same_forecasts": round(gain_market / (no_market - same_info), 3)
         if feasible and no_market != same_info else None,
@@ -313,7 +337,7 @@ def with_perfect_forecasts(sc, profiles, result: dict) -> dict:
 def main() -> None:
     profiles = simbench_profiles()
     default = with_perfect_forecasts(default_scenario(), profiles,
-                                     measure(default_scenario(), profiles))
+                                     measure(default_scenario(), profiles, integer=True))
     print(f"default: {default['welfare_gain_ratio']}", file=sys.stderr, flush=True)
     rule = measure(default_scenario(planner="rule"), profiles)
     quoting = {}
@@ -326,7 +350,7 @@ def main() -> None:
         presets[name] = with_perfect_forecasts(
             preset_scenario(name, homes=PRESET_HOMES, transformer_kva=PRESET_KVA), profiles,
             measure(preset_scenario(name, homes=PRESET_HOMES, transformer_kva=PRESET_KVA),
-                    profiles))
+                    profiles, integer=True))
         print(f"{name}: {presets[name]['welfare_gain_ratio']}", file=sys.stderr, flush=True)
     scored = [default, *presets.values()]
     print(json.dumps({
@@ -335,6 +359,7 @@ def main() -> None:
         "homes_worse_off": sum(r["homes_worse_off"] for r in scored),
         "welfare_gain_ratio_default": default["welfare_gain_ratio"],
         "welfare_gain_ratio_presets": overall(list(presets.values())),
+        "welfare_gain_ratio_integer": overall(scored, "centralised_integer_eur"),
         "welfare_gain_ratio_same_forecasts": overall(scored, "centralised_same_forecasts_eur"),
         "welfare_gain_ratio_same_forecasts_replanned": overall(
             scored, "centralised_same_forecasts_replanned_eur"),

@@ -488,6 +488,7 @@ class CommunityOptimum:
     pv_used_wh: list[np.ndarray] = field(default_factory=list)
     capacity_ueur: float = 0.0  # the homes' capacity charges, in cost_ueur (µ€)
     schedules: list[HomeSchedule] = field(default_factory=list)  # per home: its assets' runs
+    bound_ueur: float = 0.0  # no plan of these homes costs less (µ€): = cost_ueur once proven
 
 
 def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float | None,
@@ -496,10 +497,15 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
                    outdoor_c: np.ndarray | None = None,
                    peak_price_per_kw: float = 0.0,
                    keep: list[HomeSchedule] | None = None,
-                   keep_until: int = 0) -> CommunityOptimum:
-    """The centralised optimum: one LP over all homes (appliance starts relaxed) whose net flow
-    through the transformer is bought at ``buy`` and sold at ``sell`` and stays within
-    ``limit_wh`` per slot. ``homes``: (load, pv, assets, soc, indoor) per home.
+                   keep_until: int = 0, integer_starts: bool = False,
+                   time_limit_s: float = 120.0, mip_rel_gap: float = 1e-3) -> CommunityOptimum:
+    """The centralised optimum: one programme over all homes whose net flow through the
+    transformer is bought at ``buy`` and sold at ``sell`` and stays within ``limit_wh`` per
+    slot. ``homes``: (load, pv, assets, soc, indoor) per home.
+    ``integer_starts``: each appliance starts once, at one slot, as homes run them (a MILP,
+    solved to ``mip_rel_gap`` within ``time_limit_s``; ``bound_ueur`` is then the solver's proof
+    of how low the cost could go); else the starts are relaxed (an LP: a washer may run as
+    fractions at many starts, which no home can do), a looser bound on welfare.
     ``keep``/``keep_until``: re-planned during the day, each home's assets run as ``keep``
     gives (per home) in the slots before ``keep_until``, whose flow is what it was (the limit
     binds from ``keep_until``); pass the day-start state and the revised load and PV.
@@ -532,10 +538,14 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
         _price_carry(c, h, assets)
         c[h.peak] = peak_price_per_kw * 4 / 1000  # each home's capacity charge, as it pays it
     A = coo_matrix((R.v, (R.r, R.c)), shape=(len(R.lo), V.n)).tocsr()
+    integrality = np.array(V.integer) if integer_starts else np.zeros(V.n)
     res = milp(c, constraints=LinearConstraint(A, R.lo, R.hi), bounds=Bounds(V.lo, V.hi),
-               integrality=np.zeros(V.n))  # binaries relaxed: an upper bound on welfare
+               integrality=integrality,
+               options={"time_limit": time_limit_s, "mip_rel_gap": mip_rel_gap})
     if res.x is None:
         raise PlanInfeasible(f"no feasible community plan: {res.message}")
+    bound = getattr(res, "mip_dual_bound", None)
+    bound = float(res.fun) if bound is None or not np.isfinite(bound) else float(bound)
     x = res.x
 
     def values(cols: np.ndarray) -> np.ndarray:  # an asset's columns, zeros without it
@@ -551,7 +561,8 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
         [x[h.ch] - x[h.dis] if len(h.ch) else None for h, _ in added],
         [x[h.soc] if len(h.soc) else None for h, _ in added],
         [x[h.pv_used] for h, _ in added],
-        float(sum(x[h.peak[0]] for h, _ in added) * 4 * peak_price_per_kw / 1000), schedules)
+        float(sum(x[h.peak[0]] for h, _ in added) * 4 * peak_price_per_kw / 1000), schedules,
+        min(bound, float(res.fun)))
 
 
 def plan_cost_ueur(mp: MilpPlan, tariff: Tariff, first_slot: int) -> int:

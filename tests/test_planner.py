@@ -142,6 +142,27 @@ def test_community_optimum_pays_each_homes_capacity_charge_when_asked():
     assert priced.cost_ueur - priced.capacity_ueur >= blind.cost_ueur - 1e-6
 
 
+def test_community_optimum_with_integer_starts_runs_each_appliance_once():
+    """Relaxed, the capacity-priced optimum runs a washer as fractions of itself at many starts,
+    adding little to the home's peak; with integer starts it starts once, as a home can, and
+    costs no less, the solver's bound lying between the two."""
+    from node.milp import plan_community
+
+    homes = [(LOAD, np.zeros(T), HomeAssets(appliances=(WASHER,)), None, None)]
+    args = (homes, np.full(T, float(DAY)), SELL)
+    relaxed = plan_community(*args, limit_wh=10_000, peak_price_per_kw=120_000)
+    whole = plan_community(*args, limit_wh=10_000, peak_price_per_kw=120_000,
+                           integer_starts=True)
+    weights = whole.schedules[0].start_weights[0]
+    assert np.allclose(np.sort(weights)[-1], 1) and np.allclose(np.sort(weights)[:-1], 0)
+    assert max(relaxed.schedules[0].start_weights[0]) < 0.5  # smeared
+    assert float(relaxed.net_wh[0].max()) < LOAD[0] + 500 - 100
+    assert float(whole.net_wh[0].max()) == pytest.approx(LOAD[0] + 500, abs=1e-6)
+    assert relaxed.bound_ueur == pytest.approx(relaxed.cost_ueur)
+    assert relaxed.cost_ueur - 1e-6 <= whole.bound_ueur <= whole.cost_ueur + 1e-6
+    assert whole.cost_ueur > relaxed.cost_ueur + 1_000  # the peak the relaxation hid
+
+
 def test_replanning_during_the_day_keeps_the_past_and_answers_new_prices(plan):
     """At slot 60 an import fee appears on slots 86–96: the home keeps its first 60 slots as
     they were and re-optimises the rest; its new plan is at least as good at the new prices."""
