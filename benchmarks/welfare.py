@@ -38,7 +38,8 @@ The centralised LP relaxes the appliances' starts (a washer may run as fractions
 twenty starts, adding nothing to any peak), which no home can do; beside it the same optimum with
 each appliance starting once (``plan_community(integer_starts=True)``, a MILP given
 INTEGER_TIME_LIMIT_S, its cost counted at the solver's proven lower bound — so the ratio against
-it, ``welfare_gain_ratio_integer``, errs low; the bound depends on how far the search got, so on
+it, ``welfare_gain_ratio_integer``, errs low; the batteries' end state is valued at the best plan
+found, outside the bound; the bound depends on how far the search got, so on
 the machine's speed; ``centralised_integer_mip_gap_eur``: the incumbent's distance from it).
 welfare_gain_ratio = (no market − market) / (no market − centralised); beside it,
 welfare_gain_ratio_same_forecasts with the second centralised cost, and

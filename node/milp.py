@@ -543,7 +543,9 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
                integrality=integrality,
                options={"time_limit": time_limit_s, "mip_rel_gap": mip_rel_gap})
     if res.x is None:
-        raise PlanInfeasible(f"no feasible community plan: {res.message}")
+        if res.status == 2:
+            raise PlanInfeasible(f"no feasible community plan: {res.message}")
+        raise FlexmarketError(f"no community plan found within {time_limit_s} s: {res.message}")
     bound = getattr(res, "mip_dual_bound", None)
     bound = float(res.fun) if bound is None or not np.isfinite(bound) else float(bound)
     x = res.x
