@@ -244,12 +244,15 @@ def measure(sc, profiles, integer: bool = False) -> dict:
     peak_price = float(tariff.capacity_per_kw_day)
     limit = sc.grid.transformer_limit_wh
     temp = outdoor_temperature_c(sc.start_day)
+
+    def end_state_worth(plan) -> float:  # a centralised plan's batteries' end state (µ€)
+        return sum(stored_value_ueur(h.battery, soc[-1] - start[3], tariff, tomorrow)
+                   for h, soc, start in zip(sc.homes, plan.soc_wh, inputs, strict=True)
+                   if soc is not None)
+
     try:
         optimum = plan_community(inputs, buy, sell, limit, temp, peak_price_per_kw=peak_price)
-        central = optimum.cost_ueur - sum(
-            stored_value_ueur(h.battery, soc[-1] - start[3], tariff, tomorrow)
-            for h, soc, start in zip(sc.homes, optimum.soc_wh, inputs, strict=True)
-            if soc is not None)
+        central = optimum.cost_ueur - end_state_worth(optimum)
         blind = (central if not peak_price
                  else plan_community(inputs, buy, sell, limit, temp).cost_ueur)
         integer_central = integer_gap = None
@@ -257,10 +260,7 @@ def measure(sc, profiles, integer: bool = False) -> dict:
             whole = plan_community(inputs, buy, sell, limit, temp, peak_price_per_kw=peak_price,
                                    integer_starts=True, time_limit_s=INTEGER_TIME_LIMIT_S)
             integer_gap = whole.cost_ueur - whole.bound_ueur
-            integer_central = whole.cost_ueur - integer_gap - sum(
-                stored_value_ueur(h.battery, soc[-1] - start[3], tariff, tomorrow)
-                for h, soc, start in zip(sc.homes, whole.soc_wh, inputs, strict=True)
-                if soc is not None)
+            integer_central = whole.bound_ueur - end_state_worth(whole)
         feasible = True
         balancing = sc.community_balancing and not sc.dso_buys_flexibility
         same_info, same_info_overloads = centralised_on_forecasts(

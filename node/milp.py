@@ -547,7 +547,9 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
             raise PlanInfeasible(f"no feasible community plan: {res.message}")
         raise FlexmarketError(f"no community plan found within {time_limit_s} s: {res.message}")
     bound = getattr(res, "mip_dual_bound", None)
-    bound = float(res.fun) if bound is None or not np.isfinite(bound) else float(bound)
+    if bound is None or not np.isfinite(bound):  # a pure LP's optimum is its own bound
+        bound = res.fun
+    bound = min(float(bound), float(res.fun))
     x = res.x
 
     def values(cols: np.ndarray) -> np.ndarray:  # an asset's columns, zeros without it
@@ -564,7 +566,7 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
         [x[h.soc] if len(h.soc) else None for h, _ in added],
         [x[h.pv_used] for h, _ in added],
         float(sum(x[h.peak[0]] for h, _ in added) * 4 * peak_price_per_kw / 1000), schedules,
-        min(bound, float(res.fun)))
+        bound)
 
 
 def plan_cost_ueur(mp: MilpPlan, tariff: Tariff, first_slot: int) -> int:
