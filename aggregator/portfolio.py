@@ -122,6 +122,7 @@ class MilpPortfolio:
         sell = np.array([self.tariff.feed_in_price(s) for s in slots], float)
         return plan_home(h.load_wh, h.pv_wh, _assets(h.config), buy, sell,
                          peak_price_per_kw=self.tariff.capacity_per_kw_day,
+                         peak_floor_wh=self.tariff.capacity_min_peak_wh,
                          outdoor_c=h.outdoor_c, import_limit_wh=import_limit,
                          export_limit_wh=export_limit, limit_penalty=penalty)
 

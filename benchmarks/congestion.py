@@ -79,8 +79,11 @@ def cheapest_night_within(sc, profiles, day: int, limit_wh: float | None = None)
                       None))
     peak = float(sc.tariff.capacity_per_kw_day)
     limit = sc.grid.transformer_limit_wh if limit_wh is None else limit_wh
-    free = plan_community(homes, buy, sell, 100 * limit, outdoor, peak_price_per_kw=peak)
-    within = plan_community(homes, buy, sell, limit, outdoor, peak_price_per_kw=peak)
+    floor = sc.tariff.capacity_min_peak_wh
+    free = plan_community(homes, buy, sell, 100 * limit, outdoor, peak_price_per_kw=peak,
+                          peak_floor_wh=floor)
+    within = plan_community(homes, buy, sell, limit, outdoor, peak_price_per_kw=peak,
+                            peak_floor_wh=floor)
     return {"cost_eur": round((within.cost_ueur - free.cost_ueur) / 1e6, 2),
             "unconstrained_peak_import_kw": round(float(free.flow_wh.max()) * 4 / 1000, 1)}
 

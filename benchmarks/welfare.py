@@ -120,24 +120,31 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
     day_ahead = forecasts
     temp = outdoor_temperature_c(sc.start_day)
     limit = sc.grid.transformer_limit_wh
-    plan = plan_community(forecasts, buy, sell, limit, temp, peak_price_per_kw=peak_price)
+    floor = sc.tariff.capacity_min_peak_wh if peak_price else 0  # the least peak billed
+    plan = plan_community(forecasts, buy, sell, limit, temp, peak_price_per_kw=peak_price,
+                          peak_floor_wh=floor)
     T, n = len(buy), len(inputs)
     soc = [start[3] for start in inputs]
-    peak = np.zeros(n)
+    peak = np.full(n, float(floor))  # each home's billed peak so far
     battery, pv_used, flow = np.zeros((n, T)), np.zeros((n, T)), np.zeros(T)
     gate = sc.gate_closure_s // SLOT_SECONDS + 1  # after t metered slots, those past the gate
     storage_for, storage = None, set()  # the plan whose storage-needed slots are found
     for t in range(T):
         if replan_every and t and t % replan_every == 0 and t + gate < T:
             until = t + gate
-            revised = [(intraday_update(fc[0], load, t), intraday_update(fc[1], pv, t, scale=True),
-                        *fc[2:]) for fc, (load, pv, *_) in zip(day_ahead, inputs, strict=True)]
+            # the kept slots' PV stays as their plan expected (PV used below it is curtailed)
+            revised = [(intraday_update(fc[0], load, t),
+                        np.concatenate([now[1][:until],
+                                        intraday_update(fc[1], pv, t, scale=True)[until:]]),
+                        *fc[2:]) for fc, now, (load, pv, *_) in zip(day_ahead, forecasts, inputs,
+                                                                    strict=True)]
             keep = [replace(s, pv_used_wh=np.concatenate([pv_used[i, :t], s.pv_used_wh[t:]]),
                             battery_wh=np.concatenate([battery[i, :t], s.battery_wh[t:]]))
                     for i, s in enumerate(plan.schedules)]
             try:
                 plan = plan_community(revised, buy, sell, limit, temp,
-                                      peak_price_per_kw=peak_price, keep=keep, keep_until=until)
+                                      peak_price_per_kw=peak_price, keep=keep, keep_until=until,
+                                      peak_floor_wh=floor)
                 forecasts = revised
             except PlanInfeasible:  # the delivered past leaves no plan within the rating
                 pass
@@ -251,13 +258,15 @@ def measure(sc, profiles, integer: bool = False) -> dict:
                    if soc is not None)
 
     try:
-        optimum = plan_community(inputs, buy, sell, limit, temp, peak_price_per_kw=peak_price)
+        optimum = plan_community(inputs, buy, sell, limit, temp, peak_price_per_kw=peak_price,
+                                 peak_floor_wh=tariff.capacity_min_peak_wh)
         central = optimum.cost_ueur - end_state_worth(optimum)
         blind = (central if not peak_price
                  else plan_community(inputs, buy, sell, limit, temp).cost_ueur)
         integer_central = integer_gap = None
         if integer:  # the optimum as homes can run it: each appliance starts once
             whole = plan_community(inputs, buy, sell, limit, temp, peak_price_per_kw=peak_price,
+                                   peak_floor_wh=tariff.capacity_min_peak_wh,
                                    integer_starts=True, time_limit_s=INTEGER_TIME_LIMIT_S)
             integer_gap = whole.cost_ueur - whole.bound_ueur
             integer_central = whole.bound_ueur - end_state_worth(whole)

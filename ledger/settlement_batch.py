@@ -237,11 +237,13 @@ def build_batch(
            + (ord_down - pool_ord_down) * feed_in // 1000 + pool_ord_down * mid // 1000
            + pool_rev_down * np.minimum(mid, buy_price) // 1000)
     fee = (up - pool_up) * fee_in // 1000 + (down - pool_down) * fee_out // 1000
-    # Capacity charge on each day's 15-minute import peak (to the DSO, with the fees).
+    # Capacity charge on each day's 15-minute import peak, at least the tariff's minimum (to the
+    # DSO, with the fees).
     capacity = np.zeros(len(metered_participants), np.int64)
     if tariff.capacity_per_kw_day:
         for d0 in range(0, n_slots, SLOTS_PER_DAY):
-            peak = imp[:, d0:d0 + SLOTS_PER_DAY].max(axis=1)
+            peak = np.maximum(imp[:, d0:d0 + SLOTS_PER_DAY].max(axis=1),
+                              tariff.capacity_min_peak_wh)  # Flanders bills at least 2.5 kW
             capacity += peak * 4 * tariff.capacity_per_kw_day // 1000
     price = transfer_price or tariff.feed_in_price
     transfer = np.array([price(t) for t in slots], np.int64)

@@ -8,7 +8,8 @@ charge, EV charge (and V2H discharge), heat-pump electricity and indoor temperat
     Σ_t buy[t]·import[t] − sell[t]·export[t]  +  peak_price_per_kw · peak_kw
 
 (the peak charge bills the day's highest 15-minute average import, as Belgium's capacity tariff
-bills the month's; pass the daily share of it)
+bills the month's; pass the daily share of it, and with ``peak_floor_wh`` the least peak it
+bills — Flanders' 2.5 kW — below which a peak costs nothing more)
 
 subject to each asset's physics and the home's energy balance. ``buy``/``sell`` are the expected
 prices (µ€/kWh) at which the home can buy and sell — retail + posted import fees and feed-in −
@@ -71,7 +72,7 @@ class MilpPlan:
     appliance_wh: np.ndarray
     appliance_starts: dict[str, int]
     pv_used_wh: np.ndarray
-    peak_wh: float
+    peak_wh: float  # the day's billed import peak (Wh per slot; at least plan_home's floor)
     cost_ueur: float
     marginal_value: np.ndarray  # µ€/kWh of one more Wh consumed in each slot
     ev_carry_wh: float = 0.0  # EV energy left to tomorrow morning
@@ -148,15 +149,16 @@ class _HomeCols:
 
 def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets,
               soc_wh: float | None, outdoor_c: np.ndarray | None,
-              indoor_c: float | None) -> _HomeCols:
-    """Add one home's variables and constraints (physics and energy balance) to V and R."""
+              indoor_c: float | None, peak_floor_wh: float = 0.0) -> _HomeCols:
+    """Add one home's variables and constraints (physics and energy balance) to V and R; its
+    billed peak is at least ``peak_floor_wh`` (Wh per slot)."""
     T = len(load_wh)
     load = np.asarray(load_wh, float)
     pv = np.asarray(pv_wh, float)
     imp = V.add(T, 0, np.inf)
     exp = V.add(T, 0, np.inf)
     pv_used = V.add(T, 0 if assets.curtailable_pv else pv, pv)
-    peak = V.add(1, 0, np.inf)
+    peak = V.add(1, peak_floor_wh, np.inf)
     balance_extra: list[tuple[np.ndarray, float]] = []  # (columns, sign) entering consumption
 
     bat = assets.battery
@@ -271,7 +273,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
               local_import: tuple[np.ndarray, np.ndarray] | None = None,
               local_export: tuple[np.ndarray, np.ndarray] | None = None,
               appliance_starts: Mapping[str, int] | None = None,
-              anchor_ueur_per_wh: float = 0.0) -> MilpPlan:
+              anchor_ueur_per_wh: float = 0.0, peak_floor_wh: float = 0.0) -> MilpPlan:
     """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
 
     ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
@@ -294,10 +296,12 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     ``appliance_starts``: appliances that start at the given slots (where ``keep`` leaves them
     free): only the other assets are optimised — a linear programme, fast where the volume caps
     of local offers make the search over starts slow (measured: 1.9 s against 16 ms).
+    ``peak_floor_wh``: the least 15-minute peak the capacity charge bills (Wh per slot,
+    ``Tariff.capacity_min_peak_wh``); ``MilpPlan.peak_wh`` is then the billed peak, at least it.
     """
     T = len(load_wh)
     V, R = _Vars(), _Rows()
-    h = _add_home(V, R, load_wh, pv_wh, assets, soc_wh, outdoor_c, indoor_c)
+    h = _add_home(V, R, load_wh, pv_wh, assets, soc_wh, outdoor_c, indoor_c, peak_floor_wh)
     if keep is not None and keep_until > 0:
         _keep_prefix(V, h, assets, keep, keep_until)
     if appliance_starts:
@@ -498,7 +502,8 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
                    peak_price_per_kw: float = 0.0,
                    keep: list[HomeSchedule] | None = None,
                    keep_until: int = 0, integer_starts: bool = False,
-                   time_limit_s: float = 120.0, mip_rel_gap: float = 1e-3) -> CommunityOptimum:
+                   time_limit_s: float = 120.0, mip_rel_gap: float = 1e-3,
+                   peak_floor_wh: float = 0.0) -> CommunityOptimum:
     """The centralised optimum: one programme over all homes whose net flow through the
     transformer is bought at ``buy`` and sold at ``sell`` and stays within ``limit_wh`` per
     slot. ``homes``: (load, pv, assets, soc, indoor) per home.
@@ -509,6 +514,7 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
     ``keep``/``keep_until``: re-planned during the day, each home's assets run as ``keep``
     gives (per home) in the slots before ``keep_until``, whose flow is what it was (the limit
     binds from ``keep_until``); pass the day-start state and the revised load and PV.
+    ``peak_floor_wh``: each home's least billed peak, as in ``plan_home``.
 
     It is a bound for any market among these homes: energy between neighbours nets out, and every
     asset is dispatched for the street. Not used by any agent (it sees every home's data).
@@ -517,7 +523,7 @@ def plan_community(homes: list[tuple[np.ndarray, np.ndarray, HomeAssets, float |
     V, R = _Vars(), _Rows()
     nets, added = [], []
     for i, (load, pv, assets, soc, indoor) in enumerate(homes):
-        h = _add_home(V, R, load, pv, assets, soc, outdoor_c, indoor)
+        h = _add_home(V, R, load, pv, assets, soc, outdoor_c, indoor, peak_floor_wh)
         if keep is not None and keep_until > 0:
             _keep_prefix(V, h, assets, keep[i], keep_until)
         nets.append((h.imp, h.exp))

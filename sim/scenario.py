@@ -16,7 +16,7 @@ from dso.grid import LVGrid
 from dso.reinforcement import Reinforcement
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery, HomeConfig
-from protocol.tariff import Tariff, two_rate_tariff
+from protocol.tariff import FLANDERS_MIN_PEAK_WH, Tariff, two_rate_tariff
 from protocol.units import SLOTS_PER_DAY
 from sim.profiles import HOUSEHOLD_PROFILES, PROFILE_YEAR_START, PV_PROFILES, Profiles
 
@@ -218,8 +218,10 @@ def preset_scenario(
     base.indicative_prices = True
     base.community_balancing = True
     # A capacity tariff on the daily 15-minute peak (Belgium bills ~43 €/kW a year, here a
-    # daily 0.12 €/kW): it makes every home spread its own EV and heat-pump load.
-    base.tariff = two_rate_tariff(capacity_per_kw_day=120_000)
+    # daily 0.12 €/kW), billed as in Flanders at no less than 2.5 kW: it makes every home spread
+    # its own EV and heat-pump load, and leaves a peak below 2.5 kW uncharged.
+    base.tariff = two_rate_tariff(capacity_per_kw_day=120_000,
+                                  capacity_min_peak_wh=FLANDERS_MIN_PEAK_WH)
     return base
 
 

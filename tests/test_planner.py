@@ -140,6 +140,12 @@ def test_community_optimum_pays_each_homes_capacity_charge_when_asked():
     assert blind.capacity_ueur == 0
     assert sum(peaks) < sum(max(float(n.max()), 0.0) for n in blind.net_wh) - 1
     assert priced.cost_ueur - priced.capacity_ueur >= blind.cost_ueur - 1e-6
+    # billed at no less than a floor (Flanders' 2.5 kW), each home pays at least the floor's
+    floored = plan_community(homes, BUY, SELL, limit_wh=10_000, peak_price_per_kw=120_000,
+                             peak_floor_wh=625)
+    billed = [max(float(n.max()), 625.0) for n in floored.net_wh]
+    assert floored.capacity_ueur == pytest.approx(sum(billed) * 4 * 120_000 / 1000, rel=1e-6)
+    assert floored.capacity_ueur >= 2 * 625 * 4 * 120_000 / 1000 - 1e-6
 
 
 def test_community_optimum_with_integer_starts_runs_each_appliance_once():
@@ -251,3 +257,25 @@ def test_community_replan_keeps_what_ran_and_binds_the_limit_only_ahead():
         assert after.sum() == pytest.approx(1.0)
     assert np.all(np.abs(replanned.flow_wh[40:]) <= 800 + 1e-6)
     assert np.abs(replanned.flow_wh[:40]).max() > 1_000  # as it ran: no plan could change it
+
+
+def test_a_peak_below_the_billed_minimum_costs_nothing_more():
+    """Flanders bills at least 2.5 kW (625 Wh a quarter hour). Without that floor a battery home
+    spreads its night charging flat to keep its peak low; with it, flattening below the floor
+    is worth nothing, the plan's billed peak is the floor, and it costs the same energy plus
+    the floor's charge."""
+    from protocol.tariff import FLANDERS_MIN_PEAK_WH
+
+    home = HomeAssets(battery=Battery(10_000, 5_000, initial_soc=0.3))
+    args = (LOAD, np.zeros(T), home, BUY, SELL)
+    free = plan_home(*args, peak_price_per_kw=120_000)
+    floored = plan_home(*args, peak_price_per_kw=120_000, peak_floor_wh=FLANDERS_MIN_PEAK_WH)
+    night = BUY < DAY
+    assert free.peak_wh < FLANDERS_MIN_PEAK_WH - 200  # flat: its night imports all alike
+    assert np.ptp(free.import_wh[night]) < 1e-6
+    assert floored.peak_wh == pytest.approx(FLANDERS_MIN_PEAK_WH)
+    assert floored.import_wh.max() <= FLANDERS_MIN_PEAK_WH + 1e-6
+    assert floored.import_wh.max() > free.peak_wh + 200  # no longer held down
+    charge = 4 * 120_000 / 1000  # µ€ per Wh of billed peak
+    energy = free.cost_ueur - free.peak_wh * charge
+    assert floored.cost_ueur == pytest.approx(energy + FLANDERS_MIN_PEAK_WH * charge, abs=1.0)

@@ -202,6 +202,20 @@ def test_capacity_charge_bills_each_days_import_peak_to_the_dso():
     assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
 
 
+def test_capacity_charge_bills_at_least_the_tariffs_minimum_peak():
+    """As in Flanders, a peak below 2.5 kW is billed as 2.5 kW; one above it as itself."""
+    from protocol.tariff import FLANDERS_MIN_PEAK_WH, two_rate_tariff
+
+    tariff = two_rate_tariff(capacity_per_kw_day=100_000, capacity_min_peak_wh=FLANDERS_MIN_PEAK_WH)
+    res = build_batch(7, SLOT, SLOT, [], _readings({"a": (2500, 0), "b": (300, 0), "c": (0, 300)}),
+                      ["a", "b", "c"], tariff, "supplier", "00" * 32)
+    st = res.statements
+    assert st["a"].capacity_ueur == 2500 * 4 * 100_000 // 1000
+    assert st["b"].capacity_ueur == st["c"].capacity_ueur == 625 * 4 * 100_000 // 1000 == 250_000
+    assert res.batch.fees_ueur == sum(s.capacity_ueur for s in st.values() if s.capacity_ueur)
+    assert sum(e.delta_ueur for e in res.batch.entries) == -res.batch.fees_ueur
+
+
 def test_dso_activation_settles_as_an_energy_transfer_correction():
     """b sold 1,000 Wh to a; the DSO curtailed 600 Wh of b's PV. b settles as if it had
     delivered (no imbalance), and the DSO pays the supplier 600 Wh at the feed-in price."""
