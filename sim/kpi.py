@@ -258,6 +258,10 @@ def summarise(result: RunResult, audit_replay: bool = True) -> dict:
             "grid_import_kwh": imports / 1000, "grid_export_kwh": exports / 1000,
             "self_sufficiency": 1 - imports / load if load else 0.0,
             "pv_self_consumption": 1 - exports / pv if pv else 0.0,
+            # by the homes' own schedules (planned, or a flex order's cap), not the DSO's
+            # operate phase (market.operate_activated_kwh)
+            "pv_curtailed_by_homes_kwh": sum(
+                w for d in result.days for w in d.pv_curtailed_wh.values()) / 1000,
         },
         "transformer": {
             "rating_kva": sc.grid.transformer_kva,

@@ -146,6 +146,10 @@ class DayRecord:
     # final day-ahead prognosis of it (None where the DSO did not run the loop)
     point_flow_wh: np.ndarray | None = None
     point_prognosis_wh: np.ndarray | None = None
+    # PV the homes' own schedules left unused over the day (Wh): curtailment their plan chose
+    # (e.g. against a posted export price) or a DSO flex order's export cap; what the operate
+    # phase curtailed is in ``activated_wh``
+    pv_curtailed_wh: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -1210,6 +1214,8 @@ class Simulation:
             allotment_ueur=day["allotment"],
             ev_wh=dv["ev"],
             ev_carry_wh={hid: self.ev_owed[hid] for hid in dv["ev"]},
+            pv_curtailed_wh={hid: int((day["actual"][hid][1] - used).sum())
+                             for hid, used in dv["pv_used"].items()},
         ))
         self.progress("settle", index + 1, sc.days)
 
