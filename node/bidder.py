@@ -13,8 +13,11 @@ Buying the rest from the supplier at the gate instead would pay retail for energ
 neighbour's unsold surplus then feeds back at the feed-in price, in the same slot.
 With a quoting ``strategy`` (``node.strategy``: ZIC, truthful re-quoting, adaptive ZIP) the
 opening quote and the re-quote are the strategy's prices for rounds 0 and 1 of 3, within the
-agent's limit (one µ€ inside the supplier's quote, before fees), the re-quote seeing the slot's
-last trade price; the gate is round 2, the reservation price, as without one.
+agent's limit, the re-quote seeing the slot's last trade price; the gate is round 2, at the
+limit. The limit is one µ€ inside the supplier's quote (before fees), and, where the plan prices
+its slots (``Plan.marginal_value``, the MILP's balance duals), no further than what the plan
+says a Wh is worth there: a battery planned to charge from a neighbour's surplus at the local
+price does not pay a neighbour near retail for it (what it does not buy settles in the pool).
 It only uses its own plan and public market data (tariff, posted fees, trade prices).
 """
 
@@ -47,21 +50,26 @@ class Bidder:
 
     ROUNDS = 3  # opening, re-quote, gate
 
-    def limit(self, slot: int, side: str) -> int:
+    def limit(self, slot: int, side: str, value: int | None = None) -> int:
         """The quoting limit (µ€/kWh): one µ€ inside the supplier's quote, before fees (posted
-        fees only widen a buyer's reservation and narrow a seller's; the gate order has them)."""
+        fees only widen a buyer's reservation and narrow a seller's; the gate order has them),
+        and no further than the plan's marginal ``value`` of a Wh in the slot if known: a buyer
+        pays no more than it is worth to it, a seller takes no less."""
         if side == "buy":
-            return self.tariff.retail(slot) - 1
-        return self.tariff.feed_in_price(slot) + 1
+            supplier = self.tariff.retail(slot) - 1
+            return supplier if value is None else min(supplier, value)
+        supplier = self.tariff.feed_in_price(slot) + 1
+        return supplier if value is None else max(supplier, value)
 
     def _price(self, slot: int, side: str, round_k: int, local_price: int | None,
-               last_trade: int | None) -> int:
+               last_trade: int | None, value: int | None = None) -> int:
         if self.strategy is None:
             return self.quote_price(slot, local_price)
         strategy = self._strategies.get(slot)
         if strategy is None:
             strategy = self._strategies[slot] = self.strategy(slot)
-        return strategy.quote(side, self.limit(slot, side), round_k, self.ROUNDS, last_trade)
+        return strategy.quote(side, self.limit(slot, side, value), round_k, self.ROUNDS,
+                              last_trade)
 
     def _next_nonce(self) -> int:
         self.nonce += 1
@@ -74,9 +82,12 @@ class Bidder:
         return (self.tariff.retail(slot) + self.tariff.feed_in_price(slot)) // 2
 
     def opening_orders(self, first_slot: int, net_wh: list[int],
-                       local_prices: list[int] | None = None) -> list[Signed]:
+                       local_prices: list[int] | None = None,
+                       values: list[int | None] | None = None) -> list[Signed]:
         """Orders at the local price (``local_prices`` per slot, published by the exchange;
-        else the midpoint) for every slot of the plan with a non-zero position."""
+        else the midpoint) for every slot of the plan with a non-zero position; with a
+        strategy, at its opening price within the limit (``values``: the plan's marginal value
+        per slot, µ€/kWh, None where unknown)."""
         out = []
         for i, net in enumerate(net_wh):
             if net == 0:
@@ -84,12 +95,12 @@ class Bidder:
             slot = first_slot + i
             side = "buy" if net > 0 else "sell"
             price = self._price(slot, side, 0, None if local_prices is None else local_prices[i],
-                                None)
+                                None, None if values is None else values[i])
             out.append(self._order(slot, side, abs(int(net)), price, tag="o"))
         return out
 
     def requote(self, slot: int, planned_net_wh: int, local_price: int | None = None,
-                last_trade: int | None = None) -> list[Signed]:
+                last_trade: int | None = None, value: int | None = None) -> list[Signed]:
         """Just before the gate: the position may have changed since the opening (re-plans),
         so cancel the open quote and quote what is left at the local price again (or at the
         strategy's second-round price, given the slot's ``last_trade`` price), where the
@@ -103,25 +114,31 @@ class Bidder:
         if remaining:
             side = "buy" if remaining > 0 else "sell"
             out.append(self._order(slot, side, abs(remaining),
-                                   self._price(slot, side, 1, local_price, last_trade), tag="o"))
+                                   self._price(slot, side, 1, local_price, last_trade, value),
+                                   tag="o"))
         return out
 
     def gate_orders(self, slot: int, planned_net_wh: int,
-                    fee: Callable[[str, str, int], int]) -> list[Signed]:
+                    fee: Callable[[str, str, int], int], value: int | None = None
+                    ) -> list[Signed]:
         """Cancel the slot's open order and send the unfilled remainder at one µ€ inside the
         reservation price (the supplier's quote with its fee): it fills with neighbours only.
+        With a strategy and the plan's marginal ``value`` (µ€/kWh), no further than it.
 
         ``fee(from_zone, to_zone, slot)`` is the public congestion fee of the exchange.
         """
         out = self._cancel_open(slot)
         self._strategies.pop(slot, None)
         remaining = planned_net_wh - self.filled_wh.get(slot, 0)
+        bounded = self.strategy is not None and value is not None
         if remaining > 0:
             price = self.tariff.retail(slot) + fee(self.upstream, self.zone, slot) - 1
-            out.append(self._order(slot, "buy", remaining, price, tag="g"))
+            out.append(self._order(slot, "buy", remaining, min(price, value) if bounded
+                                   else price, tag="g"))
         elif remaining < 0:
             price = self.tariff.feed_in_price(slot) - fee(self.zone, self.upstream, slot) + 1
-            out.append(self._order(slot, "sell", -remaining, price, tag="g"))
+            out.append(self._order(slot, "sell", -remaining, max(price, value) if bounded
+                                   else price, tag="g"))
         return out
 
     def _cancel_open(self, slot: int) -> list[Signed]:

@@ -27,6 +27,15 @@ class Plan:
     firm_wh: np.ndarray  # the part of net_wh the home is sure of (same sign, smaller magnitude)
     end_soc_wh: float = 0.0  # planned battery state of charge at the day's end
     end_indoor_c: float | None = None  # planned indoor temperature at the day's end
+    # what one more Wh consumed in each slot is worth to the plan (µ€/kWh, the MILP's balance
+    # duals): the truthful limit of the home's quotes; None where the planner did not price it
+    marginal_value: np.ndarray | None = None
+
+    def value(self, index: int) -> int | None:
+        """The marginal value of slot index ``index`` (µ€/kWh), None if unknown."""
+        if self.marginal_value is None or not np.isfinite(self.marginal_value[index]):
+            return None
+        return int(self.marginal_value[index])
 
 def plan_day(home: HomeConfig, first_slot: int, load_fc: np.ndarray, pv_fc: np.ndarray,
              soc_wh: float, uncertainty_wh: np.ndarray | None = None) -> Plan:

@@ -662,12 +662,14 @@ class Simulation:
                        limit_penalty=limit_penalty, keep=keep, keep_until=keep_until,
                        local_import=local_import, local_export=local_export,
                        appliance_starts=appliance_starts if local_import is not None else None,
-                       anchor_ueur_per_wh=REPLAN_ANCHOR_UEUR_PER_WH if keep is not None else 0.0)
+                       anchor_ueur_per_wh=REPLAN_ANCHOR_UEUR_PER_WH if keep is not None else 0.0,
+                       marginal_values=self.sc.strategy != "local")
         net = np.rint(mp.net_wh).astype(np.int64)
         firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
         end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
         plan = Plan(first, load_fc, pv_fc, np.rint(mp.battery_wh).astype(np.int64), net, firm,
-                    float(mp.soc_wh[-1]) if h.battery is not None else 0.0, end_indoor)
+                    float(mp.soc_wh[-1]) if h.battery is not None else 0.0, end_indoor,
+                    mp.marginal_value if self.sc.strategy != "local" else None)
         return plan, mp
 
     def _open(self, index: int) -> None:
@@ -676,9 +678,10 @@ class Simulation:
         homes = self.sc.homes
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id
-            for env in self.bidders[hid].opening_orders(day["first"],
-                                                        day["plans"][hid].firm_wh.tolist(),
-                                                        day["local_price"]):
+            plan = day["plans"][hid]
+            values = [plan.value(i) for i in range(SLOTS_PER_DAY)]
+            for env in self.bidders[hid].opening_orders(day["first"], plan.firm_wh.tolist(),
+                                                        day["local_price"], values):
                 self._send(env, self.clock.now)
         # The operator locks on chain what open bids and unsettled purchases commit.
         ex = self.exchange.exchange
@@ -694,15 +697,17 @@ class Simulation:
         fee = self.exchange.exchange.fee
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id
-            firm = int(day["plans"][hid].firm_wh[i])
+            plan = day["plans"][hid]
             price = None if day["local_price"] is None else day["local_price"][i]
-            for env in self.bidders[hid].requote(day["first"] + i, firm, price,
-                                                 self.last_trade.get(day["first"] + i)):
+            for env in self.bidders[hid].requote(day["first"] + i, int(plan.firm_wh[i]), price,
+                                                 self.last_trade.get(day["first"] + i),
+                                                 plan.value(i)):
                 self._send(env, self.clock.now)
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id
-            firm = int(day["plans"][hid].firm_wh[i])
-            for env in self.bidders[hid].gate_orders(day["first"] + i, firm, fee):
+            plan = day["plans"][hid]
+            for env in self.bidders[hid].gate_orders(day["first"] + i, int(plan.firm_wh[i]), fee,
+                                                     plan.value(i)):
                 self._send(env, self.clock.now)
 
     def _start_delivery(self, index: int) -> dict:

@@ -111,7 +111,9 @@ def test_an_export_overload_charges_batteries_back_before_curtailing_pv():
 
 def test_a_simulated_street_whose_dso_runs_batteries_in_operation():
     """2030-green-high, 16 homes on 18 kVA for 2 days, no day-ahead prices: the operate phase
-    alone. Running the batteries too leaves fewer overloaded import slots (measured: 30 → 17;
+    alone. Running the batteries too leaves fewer overloaded import slots (measured: 35 → 21
+    since the capacity tariff bills at least 2.5 kW — the free 2.5 kW lets more night charging
+    coincide, and the batteries relieve as many slots as before: 29 → 14 —; 30 → 17 earlier;
     31 → 11 before re-plans were anchored to the traded net — they then swapped the homes'
     equal-cost schedules at random, which here happened to spread the street's night charging
     (anchor off: 32 → 12, the controller's ceiling off: 29 → 16); 31 → 14 before the peak guard
@@ -136,7 +138,7 @@ def test_a_simulated_street_whose_dso_runs_batteries_in_operation():
 
     without, with_batteries = run(False), run(True)
     assert all(not d.battery_discharged_wh for d in without.days)
-    assert overloaded_imports(with_batteries) < overloaded_imports(without) * 0.6
+    assert overloaded_imports(with_batteries) < overloaded_imports(without) * 0.65
     assert check_invariants(with_batteries, audit_replay=True).all_hold()
     discharged = {h for d in with_batteries.days for h in d.battery_discharged_wh}
     assert len(discharged) >= 3
