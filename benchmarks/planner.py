@@ -3,7 +3,9 @@
 Run from the repo root after the README set-up:  .venv/bin/python benchmarks/planner.py
 ``plan_ms``: median time of one 96-slot MILP plan of a home with every asset — PV, battery, EV
 with V2H, heat pump, two shiftable appliances, peak charge; ``plan_with_marginal_values_ms``
-adds the LP that prices its flexibility.
+adds the LP that prices its flexibility; ``plan_with_flexibility_ms``: the plan with its whole
+flexibility envelope (``node.milp.Flexibility``: per slot how much more or less net import, and
+what going all the way costs; four LPs per slot), on 10 of the homes.
 ``day_184_homes_s``: the planning work of all flexible homes of a 2030-green-high day.
 ``forecast``: mean absolute error (Wh/slot) of the same-slot 7-day mean vs seasonal-naive over a
 year of SimBench household and PV profiles. Last line: {"plan_ms": …, …}
@@ -47,6 +49,13 @@ def main() -> None:
             plan_home(load, pv, full, buy, sell, peak_price_per_kw=110_000,
                       outdoor_c=outdoor_temperature_c(sc.start_day), marginal_values=with_mv)
             out.append(time.perf_counter() - t0)
+    times_flex = []
+    for h in sc.homes[:10]:
+        load, pv = home_day_wh(h, profiles, sc.start_day)
+        t0 = time.perf_counter()
+        plan_home(load, pv, full, buy, sell, peak_price_per_kw=110_000,
+                  outdoor_c=outdoor_temperature_c(sc.start_day), flexibility=True)
+        times_flex.append(time.perf_counter() - t0)
 
     pre = preset_scenario("2030-green-high")
     t0 = time.perf_counter()
@@ -77,6 +86,7 @@ def main() -> None:
         "plan_ms": round(statistics.median(times) * 1000, 1),
         "plan_ms_p90": round(sorted(times)[int(0.9 * len(times))] * 1000, 1),
         "plan_with_marginal_values_ms": round(statistics.median(times_mv) * 1000, 1),
+        "plan_with_flexibility_ms": round(statistics.median(times_flex) * 1000, 1),
         "day_184_homes_s": round(day_s, 2),
         "flexible_homes_planned": flexible,
         "forecast": {

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix, vstack
 
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery
@@ -76,6 +76,24 @@ class MilpPlan:
     cost_ueur: float
     marginal_value: np.ndarray  # µ€/kWh of one more Wh consumed in each slot
     ev_carry_wh: float = 0.0  # EV energy left to tomorrow morning
+    # the home's flexibility (plan_home(flexibility=True); else None): per slot, how much more
+    # (up) or less (down) net import it could take there, Wh ≥ 0, the rest of its day
+    # re-planned around it, and what taking all of it would cost it beyond the plan (µ€)
+    flexibility: Flexibility | None = None
+
+
+@dataclass(frozen=True)
+class Flexibility:
+    """A home's flexibility per slot around its plan: the most its net import could rise
+    (``up_wh``) or fall (``down_wh``) in each slot alone, every asset within its limits and the
+    rest of the day re-optimised (appliance starts as planned), and the least extra cost of
+    going all the way (``up_cost_ueur``, ``down_cost_ueur``, µ€); for small moves the marginal
+    cost is ``MilpPlan.marginal_value``'s distance from the price the home would settle at."""
+
+    up_wh: np.ndarray
+    down_wh: np.ndarray
+    up_cost_ueur: np.ndarray
+    down_cost_ueur: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -273,7 +291,8 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
               local_import: tuple[np.ndarray, np.ndarray] | None = None,
               local_export: tuple[np.ndarray, np.ndarray] | None = None,
               appliance_starts: Mapping[str, int] | None = None,
-              anchor_ueur_per_wh: float = 0.0, peak_floor_wh: float = 0.0) -> MilpPlan:
+              anchor_ueur_per_wh: float = 0.0, peak_floor_wh: float = 0.0,
+              flexibility: bool = False) -> MilpPlan:
     """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
 
     ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
@@ -298,6 +317,8 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     of local offers make the search over starts slow (measured: 1.9 s against 16 ms).
     ``peak_floor_wh``: the least 15-minute peak the capacity charge bills (Wh per slot,
     ``Tariff.capacity_min_peak_wh``); ``MilpPlan.peak_wh`` is then the billed peak, at least it.
+    ``flexibility``: also ``MilpPlan.flexibility`` (:class:`Flexibility`), four LPs per slot
+    with the appliance starts fixed (measured in ``benchmarks/planner.py``).
     """
     T = len(load_wh)
     V, R = _Vars(), _Rows()
@@ -371,6 +392,15 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
 
     marginal = (_marginal_values(c, A, R, V, x, balance_rows) if marginal_values
                 else np.full(T, np.nan))
+    flex = None
+    if flexibility:  # the net import of each slot, as columns and signs
+        net_terms = [([imp[t], exp[t]], [1.0, -1.0]) for t in range(T)]
+        for name, sign in (("import", 1.0), ("export", -1.0)):
+            if name in local:
+                for t in range(T):
+                    net_terms[t][0].append(local[name][0][t])
+                    net_terms[t][1].append(sign)
+        flex = _flexibility(c, A, R, V, x, net_terms)
 
     def col(idx):
         return x[idx] if len(idx) else np.zeros(T)
@@ -397,6 +427,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         cost_ueur=float(res.fun) - anchor_ueur_per_wh * float(x[moved].sum()),
         marginal_value=marginal,
         ev_carry_wh=float(x[h.ev_carry].sum()) if len(h.ev_carry) else 0.0,
+        flexibility=flex,
     )
 
 
@@ -455,8 +486,9 @@ def _price_carry(c: np.ndarray, h: _HomeCols, assets: HomeAssets) -> None:
         c[h.ev_carry] = assets.ev_carry_price / 1000 / assets.ev.efficiency
 
 
-def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
-    """Duals of the balance rows (µ€/kWh) from the LP with the integer choices fixed."""
+def _fixed_lp(A, R: _Rows, V: _Vars, x) -> tuple:
+    """The programme as linprog's (A_ub, b_ub, A_eq, b_eq, bounds, eq), the integer
+    choices fixed at ``x``'s."""
     lo, hi = np.array(V.lo), np.array(V.hi)
     ints = np.array(V.integer, bool)
     lo[ints] = hi[ints] = np.round(x[ints])
@@ -466,12 +498,41 @@ def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
     b_ub = -np.array(R.lo)[~eq]
     finite_hi = np.isfinite(np.array(R.hi)[~eq])
     if finite_hi.any():
-        from scipy.sparse import vstack
-
         A_ub = vstack([A_ub, A[~eq][finite_hi]])
         b_ub = np.concatenate([b_ub, np.array(R.hi)[~eq][finite_hi]])
-    lp = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
-                 bounds=list(zip(lo, hi, strict=True)), method="highs")
+    return A_ub, b_ub, A_eq, b_eq, list(zip(lo, hi, strict=True)), eq
+
+
+def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
+    """Per slot: the extreme net imports (LPs with the integer choices fixed) and the least
+    cost of each (a second LP held at least that far from the plan's net), against the plan
+    ``x``."""
+    A_ub, b_ub, A_eq, b_eq, bounds, _ = _fixed_lp(A, R, V, x)
+    T = len(net_terms)
+    out = {name: np.zeros(T) for name in ("up", "down", "up_cost", "down_cost")}
+    cost = float(c @ x)  # the plan's (its optimum may be one of many: moves are from it)
+    for t, (cols, signs) in enumerate(net_terms):
+        d = np.zeros(V.n)
+        d[cols] = signs
+        planned = float(d @ x)
+        for name, direction in (("up", 1.0), ("down", -1.0)):
+            far = linprog(-direction * d, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
+                          bounds=bounds, method="highs")
+            reach = max(direction * float(d @ far.x) - direction * planned, 0.0)
+            # the cheapest plan that goes (within a µWh) all the way
+            row = csr_matrix(-direction * d)
+            cheap = linprog(c, A_ub=vstack([A_ub, row]),
+                            b_ub=np.append(b_ub, -direction * planned - reach + 1e-6),
+                            A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+            out[name][t] = reach
+            out[name + "_cost"][t] = max(float(cheap.fun) - cost, 0.0)
+    return Flexibility(out["up"], out["down"], out["up_cost"], out["down_cost"])
+
+
+def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
+    """Duals of the balance rows (µ€/kWh) from the LP with the integer choices fixed."""
+    A_ub, b_ub, A_eq, b_eq, bounds, eq = _fixed_lp(A, R, V, x)
+    lp = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
     eq_rows = np.flatnonzero(eq)
     row_pos = {r: i for i, r in enumerate(eq_rows)}
     return np.array([lp.eqlin.marginals[row_pos[r]] * 1000 if lp.status == 0 else np.nan

@@ -279,3 +279,31 @@ def test_a_peak_below_the_billed_minimum_costs_nothing_more():
     charge = 4 * 120_000 / 1000  # µ€ per Wh of billed peak
     energy = free.cost_ueur - free.peak_wh * charge
     assert floored.cost_ueur == pytest.approx(energy + FLANDERS_MIN_PEAK_WH * charge, abs=1.0)
+
+
+def test_flexibility_is_what_the_assets_can_move_at_what_it_costs():
+    """A battery home (10 kWh, 5 kW, no PV) at one flat price: in a midday slot its net can rise
+    by a full slot of charging and fall by a full slot of discharging (exported), each at a
+    cost — the stored energy left over, or the losses of charging it back by the day's end. A
+    home of inflexible load alone has none. In the full home every figure is a real move: the
+    EV's planned charge can be deferred, and going all the way never costs less than nothing."""
+    flat = np.full(T, 200_000.0)
+    bat = Battery(10_000, 5_000, initial_soc=0.3)
+    mp = plan_home(LOAD, np.zeros(T), HomeAssets(battery=bat), flat, np.full(T, 50_000.0),
+                   flexibility=True)
+    f = mp.flexibility
+    assert f.up_wh[48] == pytest.approx(bat.max_slot_wh - mp.battery_wh[48], abs=1e-3)
+    assert f.down_wh[48] == pytest.approx(bat.max_slot_wh + mp.battery_wh[48], abs=1e-3)
+    assert f.up_cost_ueur[48] > 0 and f.down_cost_ueur[48] > 0
+    rigid = plan_home(LOAD, np.zeros(T), HomeAssets(), flat, np.full(T, 50_000.0),
+                      flexibility=True).flexibility
+    assert np.allclose(rigid.up_wh, 0, atol=1e-6) and np.allclose(rigid.down_wh, 0, atol=1e-6)
+    assert plan_home(LOAD, PV, ALL, BUY, SELL).flexibility is None
+    full = plan_home(LOAD, PV, ALL, BUY, SELL, flexibility=True)
+    g = full.flexibility
+    for arr in (g.up_wh, g.down_wh, g.up_cost_ueur, g.down_cost_ueur):
+        assert np.all(arr >= 0) and np.all(np.isfinite(arr))
+    charging = np.flatnonzero(full.ev_wh > 1)
+    assert len(charging)
+    deferrable = charging[charging < charging.max()]  # a later slot can take it
+    assert np.all(g.down_wh[deferrable] >= full.ev_wh[deferrable] - 1e-3)
