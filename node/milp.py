@@ -518,6 +518,9 @@ def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
         for name, direction in (("up", 1.0), ("down", -1.0)):
             far = linprog(-direction * d, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
                           bounds=bounds, method="highs")
+            if far.status != 0:  # the solver gave up: unknown, not zero
+                out[name][t] = out[name + "_cost"][t] = np.nan
+                continue
             reach = max(direction * float(d @ far.x) - direction * planned, 0.0)
             # the cheapest plan that goes (within a µWh) all the way
             row = csr_matrix(-direction * d)
@@ -525,7 +528,8 @@ def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
                             b_ub=np.append(b_ub, -direction * planned - reach + 1e-6),
                             A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
             out[name][t] = reach
-            out[name + "_cost"][t] = max(float(cheap.fun) - cost, 0.0)
+            out[name + "_cost"][t] = (max(float(cheap.fun) - cost, 0.0) if cheap.status == 0
+                                      else np.nan)
     return Flexibility(out["up"], out["down"], out["up_cost"], out["down_cost"])
 
 

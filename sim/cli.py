@@ -88,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--ledger-url", default=None,
                      help="Ethereum JSON-RPC URL instead of the embedded chain")
     sim.add_argument("--no-audit", action="store_true", help="skip the journal replay audit")
+    plan = sub.add_parser("plan", help="one home's day as its node plans it: A-plan, marginal "
+                          "values, flexibility (plan.json, plan.png)")
+    plan.add_argument("--home", default="home-001", help="the home (home-001)")
+    plan.add_argument("--preset", choices=list(PRESETS), default="2030-green-high",
+                      help="the smart-grid preset whose homes to plan (2030-green-high)")
+    plan.add_argument("--seed", type=_int_at_least(0), default=0, help="scenario seed (0)")
+    plan.add_argument("--start", type=_date, default=None, help="the day (2016-05-26)")
+    plan.add_argument("--profiles", choices=["simbench", "synthetic"], default="simbench",
+                      help="SimBench profiles, or a seeded synthetic fallback (simbench)")
+    plan.add_argument("--out", type=Path, default=Path("plan"), help="output folder (plan/)")
     meter_feed.add_parser(meter_cli.add_parser(sub))
     exchange = sub.add_parser("exchange", help="the exchange service of one LV substation")
     xsub = exchange.add_subparsers(dest="exchange_command", required=True)
@@ -178,6 +188,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0 if all(v is not False for v in summary["invariants"].values()) else 1
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """One home's plan of a preset's day, with its flexibility, as JSON and a plot."""
+    import json
+
+    from sim.home_plan import plan_one_home, plot_home_plan
+    from sim.profiles import simbench_profiles, synthetic_profiles
+    from sim.scenario import DEFAULT_START, preset_scenario
+
+    if args.out.exists() and not args.out.is_dir():
+        raise FlexmarketError(f"--out {args.out} exists and is not a folder")
+    sc = preset_scenario(args.preset, seed=args.seed, start=args.start or DEFAULT_START)
+    profiles = simbench_profiles() if args.profiles == "simbench" else synthetic_profiles(
+        args.seed)
+    _, plan = plan_one_home(sc, profiles, args.home)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "plan.json").write_text(json.dumps(plan, indent=1))
+    png = plot_home_plan(plan, args.out / "plan.png")
+    flex = {k: [v for v in vs if v is not None] or [0] for k, vs in plan["flexibility"].items()}
+    print(f"{args.home}: planned cost {plan['cost_ueur'] / 1e6:.2f} €, billed peak "
+          f"{plan['billed_peak_wh'] * 4 / 1000:.1f} kW; flexibility: up to "
+          f"+{max(flex['up_wh']) * 4 / 1000:.1f} / −{max(flex['down_wh']) * 4 / 1000:.1f} kW "
+          f"in a slot (each slot alone); wrote {args.out / 'plan.json'}, {png}")
+    return 0
+
+
 def cmd_exchange_init(args: argparse.Namespace) -> int:
     """The market file (config + key directory) of the default scenario's exchange."""
     import json
@@ -202,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "simulate":
             return cmd_simulate(args)
+        if args.command == "plan":
+            return cmd_plan(args)
         if args.command == "meter" and args.meter_command == "read":
             return meter_cli.cmd_read(args)
         if args.command == "meter" and args.meter_command == "simulate":

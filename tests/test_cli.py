@@ -62,3 +62,24 @@ def test_simulate_writes_a_report(tmp_path):
     assert "energy traded locally" in proc.stdout
     assert "closing wallet balance" in proc.stdout
     assert proc.stdout.count("home-0") >= 6  # every home has its row
+
+
+def test_plan_shows_one_homes_day_with_its_flexibility(tmp_path):
+    """`flexmarket plan`: the home's A-plan on its own last week's forecasts, what a Wh is
+    worth in each slot and how far its net could move there, as JSON and a plot; a home that
+    is not in the scenario is a clear error."""
+    proc = flexmarket("plan", "--home", "home-007", "--profiles", "synthetic",
+                      "--out", str(tmp_path / "p"))
+    assert proc.returncode == 0, proc.stderr
+    assert "flexibility: up to" in proc.stdout
+    plan = json.loads((tmp_path / "p" / "plan.json").read_text())
+    assert (tmp_path / "p" / "plan.png").stat().st_size > 10_000
+    flex = plan["flexibility"]
+    assert all(len(flex[k]) == 96 for k in ("up_wh", "down_wh", "up_cost_ueur",
+                                            "down_cost_ueur"))
+    assert min(flex["up_wh"]) >= 0 and min(flex["down_wh"]) >= 0 and max(flex["up_wh"]) > 0
+    assert len(plan["net_wh"]) == 96 and len(plan["marginal_value_ueur_per_kwh"]) == 96
+    bad = flexmarket("plan", "--home", "home-999", "--profiles", "synthetic",
+                     "--out", str(tmp_path / "q"))
+    assert bad.returncode == 2 and "no home 'home-999'" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "q").exists()
