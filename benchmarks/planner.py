@@ -7,7 +7,11 @@ adds the LP that prices its flexibility; ``plan_with_flexibility_ms``: the plan 
 flexibility envelope (``node.milp.Flexibility``: per slot how much more or less net import, and
 what going all the way costs; four LPs per slot on one warm-started HiGHS model), on 10 of the
 homes.
-``day_184_homes_s``: the planning work of all flexible homes of a 2030-green-high day.
+``day_184_homes_s``: the planning work of all flexible homes of a 2030-green-high day, planned
+once. ``simulation_planning_share``: in a whole simulated day (184 homes, the default street and
+2030-green-high, SimBench profiles), the share of the simulation's wall time spent in
+``plan_home`` — day-ahead plans, the DSO's validation rounds, intraday re-plans, and the no-market
+counterfactual's plans — with the calls and the wall time.
 ``forecast``: mean absolute error (Wh/slot) of the same-slot 7-day mean vs seasonal-naive over a
 year of SimBench household and PV profiles. Last line: {"plan_ms": …, …}
 """
@@ -27,6 +31,34 @@ from node.milp import HomeAssets, plan_home
 from protocol.units import SLOTS_PER_DAY
 from sim.profiles import simbench_profiles
 from sim.scenario import default_scenario, home_day_wh, outdoor_temperature_c, preset_scenario
+
+
+def planning_share(name: str, profiles) -> dict:
+    """One simulated day of scenario ``name``: wall time, and the share of it in plan_home."""
+    import sim.runner as runner
+    from sim.runner import run_simulation
+
+    spent, calls = [0.0], [0]
+    plan = runner.plan_home
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return plan(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t0
+            calls[0] += 1
+
+    sc = default_scenario() if name == "default" else preset_scenario(name)
+    runner.plan_home = timed
+    try:
+        t0 = time.perf_counter()
+        run_simulation(sc, profiles)
+        wall = time.perf_counter() - t0
+    finally:
+        runner.plan_home = plan
+    return {"wall_s": round(wall, 1), "plan_home_s": round(spent[0], 1), "calls": calls[0],
+            "share": round(spent[0] / wall, 2)}
 
 
 def main() -> None:
@@ -70,6 +102,8 @@ def main() -> None:
                   outdoor_c=outdoor_temperature_c(pre.start_day))
     day_s = time.perf_counter() - t0
 
+    share = {name: planning_share(name, profiles) for name in ("default", "2030-green-high")}
+
     naive, mean7, pv_naive, pv_mean7 = [], [], [], []
     for h in sc.homes[:30]:
         days = [home_day_wh(h, profiles, sc.start_day - 200 + d) for d in range(365)]
@@ -90,6 +124,7 @@ def main() -> None:
         "plan_with_flexibility_ms": round(statistics.median(times_flex) * 1000, 1),
         "day_184_homes_s": round(day_s, 2),
         "flexible_homes_planned": flexible,
+        "simulation_planning_share": share,
         "forecast": {
             "load_mae_wh_seasonal_naive": round(float(np.mean(naive)), 1),
             "load_mae_wh_same_slot_mean_7d": round(float(np.mean(mean7)), 1),
