@@ -486,12 +486,17 @@ def _price_carry(c: np.ndarray, h: _HomeCols, assets: HomeAssets) -> None:
         c[h.ev_carry] = assets.ev_carry_price / 1000 / assets.ev.efficiency
 
 
-def _fixed_lp(A, R: _Rows, V: _Vars, x) -> tuple:
-    """The programme as linprog's (A_ub, b_ub, A_eq, b_eq, bounds, eq), the integer
-    choices fixed at ``x``'s."""
+def _fixed_bounds(V: _Vars, x) -> tuple[np.ndarray, np.ndarray]:
+    """The columns' bounds with the integer choices fixed at ``x``'s (an LP around the plan)."""
     lo, hi = np.array(V.lo), np.array(V.hi)
     ints = np.array(V.integer, bool)
     lo[ints] = hi[ints] = np.round(x[ints])
+    return lo, hi
+
+
+def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
+    """Duals of the balance rows (µ€/kWh) from the LP with the integer choices fixed."""
+    lo, hi = _fixed_bounds(V, x)
     eq = np.array(R.lo) == np.array(R.hi)
     A_eq, b_eq = A[eq], np.array(R.lo)[eq]
     A_ub = -A[~eq]
@@ -500,19 +505,22 @@ def _fixed_lp(A, R: _Rows, V: _Vars, x) -> tuple:
     if finite_hi.any():
         A_ub = vstack([A_ub, A[~eq][finite_hi]])
         b_ub = np.concatenate([b_ub, np.array(R.hi)[~eq][finite_hi]])
-    return A_ub, b_ub, A_eq, b_eq, list(zip(lo, hi, strict=True)), eq
+    lp = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
+                 bounds=list(zip(lo, hi, strict=True)), method="highs")
+    eq_rows = np.flatnonzero(eq)
+    row_pos = {r: i for i, r in enumerate(eq_rows)}
+    return np.array([lp.eqlin.marginals[row_pos[r]] * 1000 if lp.status == 0 else np.nan
+                     for r in balance_rows])
 
 
 def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
     """Per slot: the extreme net imports (LPs with the integer choices fixed) and the least
     cost of each (a second LP held at least that far from the plan's net), against the plan
     ``x``. One HiGHS model (highspy) re-solved from its last basis: objective and the one extra
-    row change between the 4 × T solves, about 6× faster than fresh ``linprog`` calls."""
+    row change between the 4 × T solves, about 3× faster than fresh ``linprog`` calls."""
     import highspy
 
-    lo, hi = np.array(V.lo), np.array(V.hi)
-    ints = np.array(V.integer, bool)
-    lo[ints] = hi[ints] = np.round(x[ints])
+    lo, hi = _fixed_bounds(V, x)
     csc = A.tocsc()
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = V.n, A.shape[0]
@@ -556,16 +564,6 @@ def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
             if cheap is not None:
                 out[name + "_cost"][t] = max(float(c @ cheap) - cost, 0.0)
     return Flexibility(out["up"], out["down"], out["up_cost"], out["down_cost"])
-
-
-def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
-    """Duals of the balance rows (µ€/kWh) from the LP with the integer choices fixed."""
-    A_ub, b_ub, A_eq, b_eq, bounds, eq = _fixed_lp(A, R, V, x)
-    lp = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
-    eq_rows = np.flatnonzero(eq)
-    row_pos = {r: i for i, r in enumerate(eq_rows)}
-    return np.array([lp.eqlin.marginals[row_pos[r]] * 1000 if lp.status == 0 else np.nan
-                     for r in balance_rows])
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,7 @@ def plot_home_plan(plan: dict, path: Path) -> Path:
     of a Wh in each slot, as a PNG at ``path``."""
     hours = np.arange(SLOTS_PER_DAY) / 4
     net = np.array(plan["net_wh"], float)
-    flex = {k: np.array([np.nan if v is None else v for v in vs], float)
-            for k, vs in plan["flexibility"].items()}
+    flex = {k: _floats(vs) for k, vs in plan["flexibility"].items()}
     fig = Figure(figsize=(10, 8))
     top, mid, low = fig.subplots(3, 1, sharex=True)
     top.fill_between(hours, (net - flex["down_wh"]) * 4 / 1000, (net + flex["up_wh"]) * 4 / 1000,
@@ -94,11 +93,14 @@ def plot_home_plan(plan: dict, path: Path) -> Path:
              label="PV (forecast, −)")
     mid.set_ylabel("kW")
     mid.legend(loc="upper left", fontsize=8, ncol=3)
-    values = np.array([np.nan if v is None else v for v in plan["marginal_value_ueur_per_kwh"]],
-                      float)
-    low.step(hours, values / 1e6, where="post")
+    low.step(hours, _floats(plan["marginal_value_ueur_per_kwh"]) / 1e6, where="post")
     low.set_ylabel("€/kWh of one more Wh")
     low.set_xlabel("hour of the day (UTC)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
+
+
+def _floats(values: list[int | None]) -> np.ndarray:
+    """A JSON list of the plan back as floats, NaN where it holds no value."""
+    return np.array([np.nan if v is None else v for v in values], float)

@@ -646,6 +646,7 @@ class Simulation:
         if export_fee is not None:
             sell = sell - export_fee
         carry_price = self._carry_price(h, first)
+        priced = self.sc.strategy != "local"  # a quoting strategy bids within marginal values
         assets = HomeAssets(battery=h.battery, ev=h.ev, heat_pump=h.heat_pump,
                             appliances=h.appliances, ev_owed_wh=ev_owed,
                             ev_carry_price=carry_price,
@@ -663,13 +664,13 @@ class Simulation:
                        local_import=local_import, local_export=local_export,
                        appliance_starts=appliance_starts if local_import is not None else None,
                        anchor_ueur_per_wh=REPLAN_ANCHOR_UEUR_PER_WH if keep is not None else 0.0,
-                       marginal_values=self.sc.strategy != "local")
+                       marginal_values=priced)
         net = np.rint(mp.net_wh).astype(np.int64)
         firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
         end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
         plan = Plan(first, load_fc, pv_fc, np.rint(mp.battery_wh).astype(np.int64), net, firm,
                     float(mp.soc_wh[-1]) if h.battery is not None else 0.0, end_indoor,
-                    mp.marginal_value if self.sc.strategy != "local" else None)
+                    mp.marginal_value if priced else None)
         return plan, mp
 
     def _open(self, index: int) -> None:
@@ -679,7 +680,8 @@ class Simulation:
         for j in self.rng.permutation(len(homes)):
             hid = homes[j].home_id
             plan = day["plans"][hid]
-            values = [plan.value(i) for i in range(SLOTS_PER_DAY)]
+            values = (None if plan.marginal_value is None
+                      else [plan.value(i) for i in range(SLOTS_PER_DAY)])
             for env in self.bidders[hid].opening_orders(day["first"], plan.firm_wh.tolist(),
                                                         day["local_price"], values):
                 self._send(env, self.clock.now)
