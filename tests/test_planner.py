@@ -62,7 +62,11 @@ def test_appliances_run_once_inside_their_windows_at_the_cheapest_time(plan):
         assert app.earliest <= start and start + len(app.profile_wh) <= app.latest_finish
     assert plan.appliance_wh.sum() == sum(DISHWASHER.profile_wh) + sum(WASHER.profile_wh)
     assert plan.appliance_starts["dishwasher"] >= 92  # waits for the night rate
-    assert 40 <= plan.appliance_starts["washer"] <= 60  # runs on midday PV
+    # runs on the day's PV: in each of its slots the sun covers the base load and the washer
+    # (which slot of the sunny hours is one of several equally cheap plans)
+    washer = plan.appliance_starts["washer"]
+    running = slice(washer, washer + len(WASHER.profile_wh))
+    assert np.all(PV[running] >= LOAD[running] + np.array(WASHER.profile_wh))
 
 
 def test_plan_is_cheaper_than_naive_control(plan):
