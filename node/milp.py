@@ -25,8 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import coo_matrix, csc_matrix, vstack
+from scipy.sparse import coo_matrix, csc_matrix
 
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery
@@ -644,23 +643,15 @@ def _fixed_bounds(V: _Vars, x) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
-    """Duals of the balance rows (µ€/kWh) from the LP with the integer choices fixed."""
-    lo, hi = _fixed_bounds(V, x)
-    A = A.tocsr()
-    eq = R.lo == R.hi
-    A_eq, b_eq = A[eq], R.lo[eq]
-    A_ub = -A[~eq]
-    b_ub = -R.lo[~eq]
-    finite_hi = np.isfinite(R.hi[~eq])
-    if finite_hi.any():
-        A_ub = vstack([A_ub, A[~eq][finite_hi]])
-        b_ub = np.concatenate([b_ub, R.hi[~eq][finite_hi]])
-    lp = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
-                 bounds=list(zip(lo, hi, strict=True)), method="highs")
-    eq_rows = np.flatnonzero(eq)
-    row_pos = {r: i for i, r in enumerate(eq_rows)}
-    return np.array([lp.eqlin.marginals[row_pos[r]] * 1000 if lp.status == 0 else np.nan
-                     for r in balance_rows])
+    """Duals of the balance rows (µ€/kWh) from the LP with the integer choices fixed; NaN if
+    that LP is not solved to optimality."""
+    import highspy
+
+    model = _highs(c, A, R.lo, R.hi, *_fixed_bounds(V, x))
+    model.run()
+    if model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return np.full(len(balance_rows), np.nan)
+    return np.asarray(model.getSolution().row_dual)[balance_rows] * 1000
 
 
 def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
