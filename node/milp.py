@@ -126,20 +126,20 @@ class _Growing:
         return self._whole
 
 
-class _Vars:
-    """Column bookkeeping for the programme: bounds ``lo``/``hi`` and the integer mask, as
-    arrays that ``_keep_prefix`` and ``_fix_starts`` may change in place."""
+class _Bounded:
+    """Items (columns or rows) numbered in the order they are added, each with bounds
+    ``lo``..``hi``: arrays that may be changed in place (``_keep_prefix``, ``_fix_starts``)."""
 
     def __init__(self) -> None:
         self.n = 0
-        self._lo, self._hi, self._integer = _Growing(), _Growing(), _Growing()
+        self._lo, self._hi = _Growing(), _Growing()
 
-    def add(self, count: int, lo, hi, integer: bool = False) -> np.ndarray:
+    def _grow(self, count: int, lo, hi) -> np.ndarray:
+        """``count`` new items with bounds ``lo``/``hi`` (scalars or per item); their indices."""
         idx = np.arange(self.n, self.n + count)
         self.n += count
         self._lo.extend(np.broadcast_to(np.asarray(lo, float), (count,)))
         self._hi.extend(np.broadcast_to(np.asarray(hi, float), (count,)))
-        self._integer.extend(np.full(count, 1.0 if integer else 0.0))
         return idx
 
     @property
@@ -150,28 +150,35 @@ class _Vars:
     def hi(self) -> np.ndarray:
         return self._hi.array
 
+
+class _Vars(_Bounded):
+    """Column bookkeeping for the programme: bounds and the integer mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._integer = _Growing()
+
+    def add(self, count: int, lo, hi, integer: bool = False) -> np.ndarray:
+        self._integer.extend(np.full(count, 1.0 if integer else 0.0))
+        return self._grow(count, lo, hi)
+
     @property
     def integer(self) -> np.ndarray:
         return self._integer.array.astype(bool)
 
 
-class _Rows:
-    """Row bookkeeping: the matrix as (row, column, value) entries and each row's bounds."""
+class _Rows(_Bounded):
+    """Row bookkeeping: each row's bounds, and the matrix as (row, column, value) entries."""
 
     def __init__(self) -> None:
-        self.n = 0
+        super().__init__()
         self._r: list[np.ndarray] = []
         self._c: list[np.ndarray] = []
         self._v: list[np.ndarray] = []
-        self._lo, self._hi = _Growing(), _Growing()
 
     def add_rows(self, count: int, lo, hi) -> np.ndarray:
         """``count`` new rows with bounds ``lo``/``hi`` (scalars or per row); their indices."""
-        rows = np.arange(self.n, self.n + count)
-        self.n += count
-        self._lo.extend(np.broadcast_to(np.asarray(lo, float), (count,)))
-        self._hi.extend(np.broadcast_to(np.asarray(hi, float), (count,)))
-        return rows
+        return self._grow(count, lo, hi)
 
     def entries(self, rows, cols, vals) -> None:
         """Matrix entries: ``vals`` (scalar or per entry) at ``rows`` × ``cols``."""
@@ -186,14 +193,6 @@ class _Rows:
         row = int(self.add_rows(1, lo, hi)[0])
         self.entries(np.full(len(cols), row), cols, vals)
         return row
-
-    @property
-    def lo(self) -> np.ndarray:
-        return self._lo.array
-
-    @property
-    def hi(self) -> np.ndarray:
-        return self._hi.array
 
     def matrix(self, n_cols: int) -> csc_matrix:
         """The constraint matrix (rows × ``n_cols``), column-wise as HiGHS takes it."""
