@@ -442,7 +442,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         c[local["export"][0]] = -local["export"][1] / 1000
     _price_carry(c, h, assets)
     A = R.matrix(V.n)
-    res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap)
+    res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap, heuristics=False)
     if res.x is None:
         raise PlanInfeasible(f"no feasible plan: {res.message}")
     x = res.x
@@ -548,11 +548,17 @@ def _quiet_highs():
     return model
 
 
+#: HiGHS's primal heuristics, which a home's small MIP does without: its branch and bound finds
+#: the plans at once (194 MIPs sampled from a 2030-green-high day: 4.14 → 2.08 s, median
+#: 13.7 → 6.2 ms, none worse; feasibility jump alone is 1.6 s of the 2.1 saved)
+_HEURISTICS = ("feasibility_jump", "rens", "rins", "root_reduced_cost", "shifting", "zi_round")
+
+
 def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray | None,
-           time_limit_s: float, mip_rel_gap: float) -> _Solution:
+           time_limit_s: float, mip_rel_gap: float, heuristics: bool = True) -> _Solution:
     """Solve the programme with HiGHS: a MIP over the ``integer`` columns that are still free,
     an LP where there are none (every start fixed: the same optimum without the MIP's
-    search, about 3× faster)."""
+    search, about 3× faster); ``heuristics``: HiGHS's primal heuristics on (``_HEURISTICS``)."""
     import highspy
 
     lo, hi = V.lo, V.hi
@@ -561,6 +567,8 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
     mip = integer is not None and bool((integer & (lo < hi)).any())
     if mip:
         model.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+        for name in () if heuristics else _HEURISTICS:
+            model.setOptionValue(f"mip_heuristic_run_{name}", False)
         cols = np.flatnonzero(integer).astype(np.int32)
         model.changeColsIntegrality(len(cols), cols,
                                     np.full(len(cols), highspy.HighsVarType.kInteger))
