@@ -9,9 +9,12 @@ what going all the way costs; four LPs per slot on one warm-started HiGHS model)
 homes.
 ``day_184_homes_s``: the planning work of all flexible homes of a 2030-green-high day, planned
 once. ``simulation_planning_share``: in a whole simulated day (184 homes, the default street and
-2030-green-high, SimBench profiles), the share of the simulation's wall time spent in
-``plan_home`` — day-ahead plans, the DSO's validation rounds, intraday re-plans, and the no-market
-counterfactual's plans — with the calls and the wall time.
+2030-green-high, SimBench profiles), the share of the simulation's wall time spent planning the
+homes (``RunResult.planning_s``) — day-ahead plans, the DSO's validation rounds, intraday
+re-plans, and the no-market counterfactual's plans — with the plans and the wall time, planned
+in one process; ``simulation_planning_share_parallel``: the same with the homes of each round
+planned side by side on the machine's cores (``simulation_planning_share_workers``,
+sim/plan_pool.py; the same plans).
 ``forecast``: mean absolute error (Wh/slot) of the same-slot 7-day mean vs seasonal-naive over a
 year of SimBench household and PV profiles. Last line: {"plan_ms": …, …}
 """
@@ -19,6 +22,7 @@ year of SimBench household and PV profiles. Last line: {"plan_ms": …, …}
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 
@@ -33,32 +37,17 @@ from sim.profiles import simbench_profiles
 from sim.scenario import default_scenario, home_day_wh, outdoor_temperature_c, preset_scenario
 
 
-def planning_share(name: str, profiles) -> dict:
-    """One simulated day of scenario ``name``: wall time, and the share of it in plan_home."""
-    import sim.runner as runner
+def planning_share(name: str, profiles, workers: int = 1) -> dict:
+    """One simulated day of scenario ``name`` on ``workers`` planning processes: its wall
+    time, the plans made and the wall time spent making them, and that time's share."""
     from sim.runner import run_simulation
 
-    spent, calls = [0.0], [0]
-    plan = runner.plan_home
-
-    def timed(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return plan(*args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter() - t0
-            calls[0] += 1
-
     sc = default_scenario() if name == "default" else preset_scenario(name)
-    runner.plan_home = timed
-    try:
-        t0 = time.perf_counter()
-        run_simulation(sc, profiles)
-        wall = time.perf_counter() - t0
-    finally:
-        runner.plan_home = plan
-    return {"wall_s": round(wall, 1), "plan_home_s": round(spent[0], 1), "calls": calls[0],
-            "share": round(spent[0] / wall, 2)}
+    t0 = time.perf_counter()
+    result = run_simulation(sc, profiles, plan_workers=workers)
+    wall = time.perf_counter() - t0
+    return {"wall_s": round(wall, 1), "planning_s": round(result.planning_s, 1),
+            "plans": result.plans, "share": round(result.planning_s / wall, 2)}
 
 
 def main() -> None:
@@ -102,7 +91,10 @@ def main() -> None:
                   outdoor_c=outdoor_temperature_c(pre.start_day))
     day_s = time.perf_counter() - t0
 
+    cores = os.cpu_count() or 1
     share = {name: planning_share(name, profiles) for name in ("default", "2030-green-high")}
+    share_parallel = {name: planning_share(name, profiles, cores)
+                      for name in ("default", "2030-green-high")}
 
     naive, mean7, pv_naive, pv_mean7 = [], [], [], []
     for h in sc.homes[:30]:
@@ -125,6 +117,8 @@ def main() -> None:
         "day_184_homes_s": round(day_s, 2),
         "flexible_homes_planned": flexible,
         "simulation_planning_share": share,
+        "simulation_planning_share_workers": cores,
+        "simulation_planning_share_parallel": share_parallel,
         "forecast": {
             "load_mae_wh_seasonal_naive": round(float(np.mean(naive)), 1),
             "load_mae_wh_same_slot_mean_7d": round(float(np.mean(mean7)), 1),

@@ -519,6 +519,9 @@ def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
 
 
 _BANNER_SHOWN = False
+#: HiGHS's threads for a MIP (None: its default); one where processes share the cores
+#: (sim/plan_pool.py). Its plans are the same on any number of threads.
+SOLVER_THREADS: int | None = None
 
 
 def _quiet_highs():
@@ -545,6 +548,8 @@ def _quiet_highs():
             os.close(null)
         _BANNER_SHOWN = True
     model.setOptionValue("output_flag", False)
+    if SOLVER_THREADS is not None:
+        model.setOptionValue("threads", SOLVER_THREADS)
     return model
 
 

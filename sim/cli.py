@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--ledger-url", default=None,
                      help="Ethereum JSON-RPC URL instead of the embedded chain")
     sim.add_argument("--no-audit", action="store_true", help="skip the journal replay audit")
+    sim.add_argument("--workers", type=_int_at_least(1), default=os.cpu_count() or 1,
+                     help="processes the homes of one planning round share (the machine's "
+                          "cores); the same result on any number")
     plan = sub.add_parser("plan", help="one home's day as its node plans it: A-plan, marginal "
                           "values, flexibility (plan.json, plan.png)")
     plan.add_argument("--home", default="home-001", help="the home (home-001)")
@@ -177,11 +181,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                             completed=done, phase=phase)
 
         result = run_simulation(scenario, profiles, out=args.out, ledger_url=args.ledger_url,
-                                progress=on_progress)
+                                progress=on_progress, plan_workers=args.workers)
         progress.update(task, description="auditing", phase="replay + invariants")
         summary = summarise(result, audit_replay=not args.no_audit)
         summary["run"] = {"wall_s": round(time.perf_counter() - started, 2),
-                          "profiles": profiles.source}
+                          "profiles": profiles.source, "plans": result.plans,
+                          "planning_s": round(result.planning_s, 2),
+                          "plan_workers": args.workers}
         files = write_report(result, summary, args.out)
     print_summary(summary)
     console.print("report: " + ", ".join(str(f) for f in files))

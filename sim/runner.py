@@ -56,7 +56,7 @@ from node.forecast import (
     same_slot_spread,
 )
 from node.home import self_consumption
-from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur, plan_home
+from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur
 from node.planner import Plan, plan_day
 from node.strategy import quoting_strategy
 from protocol.messages import EscrowUpdate, Trade
@@ -66,6 +66,7 @@ from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_of, slot_start
 from sim.chain_setup import ChainContext, bring_up
 from sim.clock import VirtualClock
 from sim.participants import DSO, OPERATOR, SUPPLIER, Participants, make_participants
+from sim.plan_pool import PlanCall, PlanPool
 from sim.profiles import Profiles
 from sim.scenario import Scenario, home_day_wh, outdoor_temperature_c
 
@@ -88,6 +89,49 @@ REPLAN_ANCHOR_UEUR_PER_WH = 5.0
 #: Measured (benchmarks/welfare.py, pooled over the default street and the 12 presets): equal
 #: shares with one reallocation of the unused volume 0.871, these sweeps 0.895
 SWEEPS = 3
+
+
+
+@dataclass(frozen=True)
+class _PlanRequest:
+    """A flexible home's plan to make: ``plan_home``'s call, and what its A-plan (``Plan``) is
+    built from once the MILP's plan is back."""
+
+    first: int
+    load_fc: np.ndarray
+    pv_fc: np.ndarray
+    spread: np.ndarray
+    heat_pump: bool
+    battery: bool
+    priced: bool  # with marginal values, which a quoting strategy bids within
+    call: PlanCall
+
+    def plan(self, mp: MilpPlan) -> Plan:
+        """The A-plan of ``mp``: its net in whole Wh, and the firm part, net shrunk by the
+        forecast's spread."""
+        net = np.rint(mp.net_wh).astype(np.int64)
+        firm = np.sign(net) * np.maximum(np.abs(net) - self.spread, 0)
+        end_indoor = float(mp.indoor_c[-1]) if self.heat_pump else None
+        return Plan(self.first, self.load_fc, self.pv_fc, np.rint(mp.battery_wh).astype(np.int64),
+                    net, firm, float(mp.soc_wh[-1]) if self.battery else 0.0, end_indoor,
+                    mp.marginal_value if self.priced else None)
+
+
+
+@dataclass(frozen=True)
+class _Replan:
+    """A MILP home's re-plan during the day: from its revised ``forecasts`` (load, PV,
+    spread), slots before ``keep_until`` kept as planned (those before ``delivered`` as they
+    really ran), at the DSO's fees in force (µ€/kWh per slot); ``own``: its no-market
+    counterfactual's plan instead."""
+
+    home: str
+    forecasts: tuple
+    keep_until: int
+    delivered: int
+    import_fee: np.ndarray | None
+    export_fee: np.ndarray | None
+    own: bool = False
 
 
 @dataclass
@@ -170,17 +214,23 @@ class RunResult:
     # the DSO's AC congestion points (Scenario.grid_model "ac"): names and limits (Wh-equivalent)
     point_names: tuple[str, ...] = ()
     point_limits_wh: np.ndarray | None = None
+    # the homes' MILP plans over the run (day-ahead, re-plans and the no-market
+    # counterfactual's), and the wall time spent making them (s): a measurement, not a result
+    plans: int = 0
+    planning_s: float = 0.0
 
 
 class Simulation:
     """Holds the state of all roles across days."""
 
     def __init__(self, scenario: Scenario, profiles: Profiles, ledger_url: str | None = None,
-                 progress: Progress | None = None, reading_tap: ReadingTap | None = None) -> None:
+                 progress: Progress | None = None, reading_tap: ReadingTap | None = None,
+                 plan_workers: int = 1) -> None:
         if scenario.forecast not in ("own", "perfect"):
             raise ValueError(f"unknown forecast {scenario.forecast!r}: 'own' or 'perfect'")
         self.sc = scenario
         self.reading_tap = reading_tap
+        self.planner = PlanPool(plan_workers)  # the homes of one round plan side by side
         self.profiles = profiles
         self.progress = progress or (lambda phase, done, total: None)
         self.parts = make_participants(scenario)
@@ -318,6 +368,7 @@ class Simulation:
         self.carry_cap = {}  # tonight's allotment is made after today's A-plans
         previous = self.pending.get(index - 1, {}).get("plans", {})
         previous_milp = self.pending.get(index - 1, {}).get("milp", {})
+        requests: dict[str, _PlanRequest] = {}  # the flexible homes' plans, made side by side
         for h in sc.homes:
             before = previous.get(h.home_id)
             owed = (self.ev_owed[h.home_id] if h.home_id not in previous_milp
@@ -338,12 +389,15 @@ class Simulation:
             if sc.planner == "milp" and (h.flexible or h.battery is not None):
                 forecasts[h.home_id] = (load_fc, pv_fc, spread)
                 starts[h.home_id] = (soc, indoor, owed)
-                plans[h.home_id], milp_plans[h.home_id] = self._milp_plan(
-                    h, first, load_fc, pv_fc, spread, day, soc, indoor, owed)
+                plans[h.home_id] = None  # (the street's order)
+                requests[h.home_id] = self._plan_request(h, first, load_fc, pv_fc, spread, day,
+                                                         soc, indoor, owed)
             else:
                 plans[h.home_id] = plan_day(h, first, load_fc, pv_fc, soc, spread)
             load_err.append(mean_absolute_error(load_fc, actual[h.home_id][0]))
             pv_err.append(mean_absolute_error(pv_fc, actual[h.home_id][1]))
+        for hid, planned in zip(requests, self._planned(requests.values()), strict=True):
+            plans[hid], milp_plans[hid] = planned
         prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
         own = dict(milp_plans)  # each home's own optimisation at its contract: no market
         # the exchange's local offers; not where the DSO buys flexibility: there they move the
@@ -361,13 +415,16 @@ class Simulation:
                 # flexible load moves gradually instead of herding into the same cheap slot.
                 ids = sorted(milp_plans)
                 movers = [ids[i] for i in self.rng.permutation(len(ids))[: max(1, len(ids) // 3)]]
+                requests = []
                 for hid in movers:
                     h = self.homes_by_id[hid]
                     import_fee, export_fee = self.model.home_fees(h.zone, import_price,
                                                                   export_price)
-                    plans[hid], milp_plans[hid] = self._milp_plan(
-                        h, first, forecasts[hid][0], forecasts[hid][1], forecasts[hid][2], day,
-                        *starts[hid], import_fee=import_fee, export_fee=export_fee)
+                    requests.append(self._plan_request(
+                        h, first, *forecasts[hid], day, *starts[hid], import_fee=import_fee,
+                        export_fee=export_fee))
+                for hid, planned in zip(movers, self._planned(requests), strict=True):
+                    plans[hid], milp_plans[hid] = planned
                 nets = {k: p.net_wh for k, p in plans.items()}
                 return (self.model.point_flows_wh(nets) if points
                         else sc.grid.transformer_flow_wh(nets))
@@ -404,12 +461,13 @@ class Simulation:
                 # optimisation answers them. Planned at contract + fees, the market's plans are
                 # that optimisation (the CDA only nets their positions), and so stay through
                 # intraday re-plans; planned with local offers, it is one more plan without them.
+                ids = sorted(milp_plans)
                 own = milp_plans if not sc.indicative_prices else {
-                    hid: self._milp_plan(self.homes_by_id[hid], first, *forecasts[hid], day,
-                                         *starts[hid], *self.model.home_fees(
-                                             self.homes_by_id[hid].zone, validation.import_price,
-                                             validation.export_price), local=False)[1]
-                    for hid in sorted(milp_plans)}
+                    hid: mp for hid, (_, mp) in zip(ids, self._planned([self._plan_request(
+                        self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
+                        *self.model.home_fees(self.homes_by_id[hid].zone, validation.import_price,
+                                              validation.export_price), local=False)
+                        for hid in ids]), strict=True)}
                 fees = (validation.import_price, validation.export_price)
                 if points:  # per point; the rest of the day checks the lossless sum
                     prognosis = sc.grid.transformer_flow_wh(
@@ -624,14 +682,39 @@ class Simulation:
         later = 0.0 if carry is None else mp.ev_carry_wh / h.ev.efficiency * carry / 1000
         return plan_cost_ueur(mp, self.sc.tariff, first) + later
 
-    def _milp_plan(self, h, first: int, load_fc, pv_fc, spread, day: int, soc: float,
-                   indoor: float | None, ev_owed: int = 0, import_fee: np.ndarray | None = None,
-                   export_fee: np.ndarray | None = None, import_limit: np.ndarray | None = None,
-                   export_limit: np.ndarray | None = None,
-                   limit_penalty: np.ndarray | float = 0.0, keep: MilpPlan | None = None,
-                   keep_until: int = 0, carry_cap: dict[str, float] | None = None,
-                   local: bool = True, appliance_starts: dict[str, int] | None = None,
-                   end_soc_min: float | None = None) -> tuple[Plan, MilpPlan]:
+    def _milp_plan(self, *args, **kwargs) -> tuple[Plan, MilpPlan]:
+        """One flexible home's plan now (see ``_plan_request``); PlanInfeasible if none."""
+        outcome, = self._milp_plans([self._plan_request(*args, **kwargs)])
+        if isinstance(outcome, PlanInfeasible):
+            raise outcome
+        return outcome
+
+    def _milp_plans(self, requests: list[_PlanRequest]
+                    ) -> list[tuple[Plan, MilpPlan] | PlanInfeasible]:
+        """The plans of ``requests``, homes that plan independently of one another, side by
+        side on the plan pool; in order, a PlanInfeasible where a home has none."""
+        outcomes = self.planner.map([r.call for r in requests])
+        return [outcome if isinstance(outcome, PlanInfeasible) else (r.plan(outcome), outcome)
+                for r, outcome in zip(requests, outcomes, strict=True)]
+
+    def _planned(self, requests) -> list[tuple[Plan, MilpPlan]]:
+        """``_milp_plans`` of homes that must each have a plan: PlanInfeasible if one has not."""
+        outcomes = self._milp_plans(list(requests))
+        for outcome in outcomes:
+            if isinstance(outcome, PlanInfeasible):
+                raise outcome
+        return outcomes
+
+    def _plan_request(self, h, first: int, load_fc, pv_fc, spread, day: int, soc: float,
+                      indoor: float | None, ev_owed: int = 0,
+                      import_fee: np.ndarray | None = None,
+                      export_fee: np.ndarray | None = None,
+                      import_limit: np.ndarray | None = None,
+                      export_limit: np.ndarray | None = None,
+                      limit_penalty: np.ndarray | float = 0.0, keep: MilpPlan | None = None,
+                      keep_until: int = 0, carry_cap: dict[str, float] | None = None,
+                      local: bool = True, appliance_starts: dict[str, int] | None = None,
+                      end_soc_min: float | None = None) -> _PlanRequest:
         """A flexible home's day from the MILP planner, at its supply-contract prices plus the
         DSO's posted congestion fees (public data), within the room the DSO allots it if any.
         ``keep``/``keep_until``: re-planned during the day, the slots before stay as planned.
@@ -655,23 +738,19 @@ class Simulation:
                             battery_end_min_wh=end_soc_min)
         local_import, local_export = (self.indicative.get(first, {}).get(h.home_id, (None, None))
                                       if local else (None, None))
-        mp = plan_home(load_fc, pv_fc, assets, buy, sell, soc_wh=soc,
-                       peak_price_per_kw=tariff.capacity_per_kw_day,
-                       peak_floor_wh=tariff.capacity_min_peak_wh,
-                       outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
-                       import_limit_wh=import_limit, export_limit_wh=export_limit,
-                       limit_penalty=limit_penalty, keep=keep, keep_until=keep_until,
-                       local_import=local_import, local_export=local_export,
-                       appliance_starts=appliance_starts if local_import is not None else None,
-                       anchor_ueur_per_wh=REPLAN_ANCHOR_UEUR_PER_WH if keep is not None else 0.0,
-                       marginal_values=priced)
-        net = np.rint(mp.net_wh).astype(np.int64)
-        firm = np.sign(net) * np.maximum(np.abs(net) - spread, 0)
-        end_indoor = float(mp.indoor_c[-1]) if h.heat_pump is not None else None
-        plan = Plan(first, load_fc, pv_fc, np.rint(mp.battery_wh).astype(np.int64), net, firm,
-                    float(mp.soc_wh[-1]) if h.battery is not None else 0.0, end_indoor,
-                    mp.marginal_value if priced else None)
-        return plan, mp
+        kwargs = dict(
+            soc_wh=soc, peak_price_per_kw=tariff.capacity_per_kw_day,
+            peak_floor_wh=tariff.capacity_min_peak_wh,
+            outdoor_c=outdoor_temperature_c(day), indoor_c=indoor,
+            import_limit_wh=import_limit, export_limit_wh=export_limit,
+            limit_penalty=limit_penalty, keep=keep, keep_until=keep_until,
+            local_import=local_import, local_export=local_export,
+            appliance_starts=appliance_starts if local_import is not None else None,
+            anchor_ueur_per_wh=REPLAN_ANCHOR_UEUR_PER_WH if keep is not None else 0.0,
+            marginal_values=priced)
+        return _PlanRequest(first, load_fc, pv_fc, spread, h.heat_pump is not None,
+                            h.battery is not None, priced,
+                            ((load_fc, pv_fc, assets, buy, sell), kwargs))
 
     def _open(self, index: int) -> None:
         """Opening orders for all slots of the day, homes in a seeded random order."""
@@ -974,6 +1053,7 @@ class Simulation:
         phase = day["delivery"]["phase"]
         ordered = {o.home for o in day["flex_orders"]}
         fees = self._prices_in_force(day)
+        replans = []
         for n, hid in enumerate(sorted(day["milp"])):
             if (k + 1 + n) % sc.replan_every or hid in ordered or self._held(phase, hid):
                 continue
@@ -982,10 +1062,11 @@ class Simulation:
             forecasts = (intraday_update(load_fc, load, k + 1),
                          intraday_update(pv_fc, pv, k + 1, scale=True), spread)
             home_fees = self.model.home_fees(self.homes_by_id[hid].zone, *fees)
-            self._replan_home(day, hid, forecasts, keep_until, k + 1, *home_fees)
+            replans.append(_Replan(hid, forecasts, keep_until, k + 1, *home_fees))
             if day["own"] is not day["milp"] and hid in day["own"]:
                 # the no-market counterfactual revises its plan alike, without local offers
-                self._replan_home(day, hid, forecasts, keep_until, k + 1, *home_fees, own=True)
+                replans.append(_Replan(hid, forecasts, keep_until, k + 1, *home_fees, own=True))
+        self._replan_homes(day, replans)
 
     def _prices_in_force(self, day: dict) -> tuple[np.ndarray, np.ndarray]:
         """The DSO's import and export prices for the day's slots (µ€/kWh): per slot of the
@@ -1001,13 +1082,17 @@ class Simulation:
             imp[k], exp[k] = pricer.fees("import"), pricer.fees("export")
         return imp, exp
 
-    def _replan_home(self, day: dict, hid: str, forecasts: tuple, keep_until: int,
-                     delivered: int, import_fee: np.ndarray | None,
-                     export_fee: np.ndarray | None, own: bool = False) -> bool:
-        """Re-plan MILP home ``hid`` during the day: slots before ``keep_until`` stay as
-        planned (those before ``delivered`` as they really ran). False if no plan is feasible
-        (the old one stands). ``own``: its no-market counterfactual's plan instead."""
-        keep, start = self._as_delivered(day, hid, delivered, own)
+    def _replan_homes(self, day: dict, replans: list[_Replan]) -> list[bool]:
+        """Re-plan MILP homes during the day, side by side; their updates are then taken in
+        order (``_take_replan``). Per re-plan, whether it was taken."""
+        requests = [self._replan_request(day, r) for r in replans]
+        return [self._take_replan(day, r, outcome)
+                for r, outcome in zip(replans, self._milp_plans(requests), strict=True)]
+
+    def _replan_request(self, day: dict, r: _Replan) -> _PlanRequest:
+        """The plan request of re-plan ``r`` (see ``_Replan``)."""
+        hid, forecasts, keep_until, own = r.home, r.forecasts, r.keep_until, r.own
+        keep, start = self._as_delivered(day, hid, r.delivered, own)
         # the kept slots' PV stays what their plan expected: PV used below it is curtailment
         # (delivery caps the PV there), so a kept schedule set against the revised forecast
         # would curtail every Wh the revision adds (measured: 14.8 kWh on 2030-green-high)
@@ -1027,17 +1112,23 @@ class Simulation:
             if battery is not None:
                 end_soc = reachable_soc(battery, keep.battery_wh[:keep_until], start[0],
                                         SLOTS_PER_DAY - keep_until, tomorrow["starts"][hid][0])
-        try:
-            plan, mp = self._milp_plan(
-                self.homes_by_id[hid], day["first"], *forecasts, day["day"], *start,
-                import_fee=import_fee, export_fee=export_fee, keep=keep, keep_until=keep_until,
-                carry_cap=carry_cap, end_soc_min=end_soc, local=not own,
-                # at the local offers the appliances keep their planned starts: the search over
-                # starts under the offers' volume caps is slow (node.milp.plan_home)
-                appliance_starts=None if own else day["milp"][hid].appliance_starts)
-        except PlanInfeasible:
+        return self._plan_request(
+            self.homes_by_id[hid], day["first"], *forecasts, day["day"], *start,
+            import_fee=r.import_fee, export_fee=r.export_fee, keep=keep, keep_until=keep_until,
+            carry_cap=carry_cap, end_soc_min=end_soc, local=not own,
+            # at the local offers the appliances keep their planned starts: the search over
+            # starts under the offers' volume caps is slow (node.milp.plan_home)
+            appliance_starts=None if own else day["milp"][hid].appliance_starts)
+
+    def _take_replan(self, day: dict, r: _Replan,
+                     outcome: tuple[Plan, MilpPlan] | PlanInfeasible) -> bool:
+        """Take re-plan ``r``'s outcome into the day. False where the home has no plan or the
+        DSO refuses it: the old one stands."""
+        if isinstance(outcome, PlanInfeasible):
             return False
-        if own:
+        hid, keep_until = r.home, r.keep_until
+        plan, mp = outcome
+        if r.own:
             day["own"][hid] = mp
             return True
         # the DSO validates the updated A-plan: one that would take the street's prognosis
@@ -1100,11 +1191,14 @@ class Simulation:
         movers = sorted(affected[i] for i in rng.permutation(len(affected))[
             : -(-len(affected) // sc.intraday_share)])
         delivered = slot_of(now) - day["first"]  # slots before this one are metered
+        replans = []
         for hid in movers:
             current = day["plans"][hid]  # with its latest revised forecast, if any
             forecasts = (current.load_wh, current.pv_wh, day["forecasts"][hid][2])
-            if self._replan_home(day, hid, forecasts, keep_until, delivered,
-                                 *self.model.home_fees(self.homes_by_id[hid].zone, *prices)):
+            replans.append(_Replan(hid, forecasts, keep_until, delivered,
+                                   *self.model.home_fees(self.homes_by_id[hid].zone, *prices)))
+        for hid, taken in zip(movers, self._replan_homes(day, replans), strict=True):
+            if taken:
                 responders.add(hid)
 
     def _as_delivered(self, day: dict, hid: str, delivered: int, own: bool = False
@@ -1230,6 +1324,7 @@ class Simulation:
         for index in range(self.sc.days):
             self.schedule_day(index)
         self.clock.run()
+        self.result.plans, self.result.planning_s = self.planner.plans, self.planner.wall_s
         return self.result
 
 
@@ -1247,9 +1342,12 @@ def _first_index_after(items: list, last_slot: int, slot_of: Callable) -> int:
 
 def run_simulation(scenario: Scenario, profiles: Profiles, out: Path | None = None,
                    ledger_url: str | None = None, progress: Progress | None = None,
-                   reading_tap: ReadingTap | None = None) -> RunResult:
-    """Run ``scenario`` end to end; write the journal to ``out`` if given."""
-    result = Simulation(scenario, profiles, ledger_url, progress, reading_tap).run()
+                   reading_tap: ReadingTap | None = None, plan_workers: int = 1) -> RunResult:
+    """Run ``scenario`` end to end; write the journal to ``out`` if given. ``plan_workers``:
+    processes the homes of one planning round share (sim/plan_pool.py; the same result on
+    any number)."""
+    result = Simulation(scenario, profiles, ledger_url, progress, reading_tap,
+                        plan_workers).run()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         result.exchange.journal.dump(out / "journal.jsonl")

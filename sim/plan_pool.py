@@ -1,0 +1,71 @@
+"""Home plans computed side by side in worker processes.
+
+The homes that plan in one round of the simulation (the DSO's validation rounds, the re-plans
+at intraday prices and every ``replan_every`` slots, the no-market counterfactual's plans) plan
+each on its own data and public prices: their plans are independent, and ``plan_home`` is a
+pure function of its arguments, so a plan is the same whichever process computes it and the
+run's trades and balances do not depend on the number of workers (``tests/test_plan_pool.py``).
+
+Workers are forked from a clean server process (``forkserver``: no threads of the simulator
+are copied), each with HiGHS on one thread, and kept for the life of the interpreter, so
+successive simulations in one process share them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from node import milp
+from node.milp import MilpPlan, PlanInfeasible, plan_home
+
+#: one plan's arguments: plan_home(*args, **kwargs)
+PlanCall = tuple[tuple[Any, ...], dict[str, Any]]
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _start_worker() -> None:
+    milp.SOLVER_THREADS = 1  # the workers share the cores: one HiGHS thread each
+
+
+def _plan(call: PlanCall) -> MilpPlan | PlanInfeasible:
+    args, kwargs = call
+    try:
+        return plan_home(*args, **kwargs)
+    except PlanInfeasible as infeasible:  # an answer, not a failure: the caller decides
+        return infeasible
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    if workers not in _POOLS:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["node.milp"])
+        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=context,
+                                              initializer=_start_worker)
+    return _POOLS[workers]
+
+
+@dataclass
+class PlanPool:
+    """Runs batches of ``plan_home`` calls, on ``workers`` processes (1: in this process), and
+    counts the plans and the wall time spent on them (s)."""
+
+    workers: int = 1
+    plans: int = 0
+    wall_s: float = 0.0
+
+    def map(self, calls: list[PlanCall]) -> list[MilpPlan | PlanInfeasible]:
+        """Each call's plan, in order; a ``PlanInfeasible`` in place of a plan that has none."""
+        t0 = time.perf_counter()
+        if self.workers > 1 and len(calls) > 1:
+            chunk = max(1, len(calls) // (4 * self.workers))
+            out = list(_pool(self.workers).map(_plan, calls, chunksize=chunk))
+        else:
+            out = [_plan(call) for call in calls]
+        self.plans += len(calls)
+        self.wall_s += time.perf_counter() - t0
+        return out
