@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,11 @@ class PlanPool:
         t0 = time.perf_counter()
         if self.workers > 1 and len(calls) > 1:
             chunk = max(1, len(calls) // (4 * self.workers))
-            out = list(_pool(self.workers).map(_plan, calls, chunksize=chunk))
+            try:
+                out = list(_pool(self.workers).map(_plan, calls, chunksize=chunk))
+            except BrokenProcessPool:  # a worker died (killed, out of memory): the plans are
+                _POOLS.pop(self.workers).shutdown(wait=False)  # pure, so a new pool redoes
+                out = list(_pool(self.workers).map(_plan, calls, chunksize=chunk))  # them
         else:
             out = [_plan(call) for call in calls]
         self.plans += len(calls)

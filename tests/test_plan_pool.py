@@ -3,10 +3,14 @@ after another, and a home without a feasible plan answered as such, not as a cra
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 
 from node.assets import ElectricVehicle
 from node.milp import HomeAssets, PlanInfeasible, plan_home
+from sim import plan_pool
 from sim.plan_pool import PlanPool
 
 T = 96
@@ -28,6 +32,17 @@ def test_the_pool_answers_each_call_in_order_and_an_infeasible_home_as_such():
         alone = plan_home(*args, **kwargs)
         assert np.array_equal(got.net_wh, alone.net_wh) and got.cost_ueur == alone.cost_ueur
     assert pool.plans == 6 and pool.wall_s > 0
+
+
+def test_a_worker_killed_between_rounds_is_replaced_and_the_round_planned():
+    calls = [((LOAD * (1 + k / 10), np.zeros(T), HomeAssets(), BUY, SELL), {}) for k in range(4)]
+    pool = PlanPool(workers=2)
+    pool.map(calls)  # the workers are up
+    victim = next(iter(plan_pool._POOLS[2]._processes.values()))
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join()
+    out = pool.map(calls)
+    assert [p.cost_ueur for p in out] == [plan_home(*a, **kw).cost_ueur for a, kw in calls]
 
 
 def test_a_street_planned_on_two_workers_trades_and_settles_as_on_one():
