@@ -53,14 +53,20 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 @dataclass
 class PlanPool:
     """Runs batches of ``plan_home`` calls, on ``workers`` processes (1: in this process), and
-    counts the plans and the wall time spent on them (s)."""
+    counts the plans and the wall time spent on them (s); of them, the plans of the no-market
+    counterfactual, which the simulator makes to bill each home without the market (no
+    agent's work)."""
 
     workers: int = 1
     plans: int = 0
     wall_s: float = 0.0
+    counterfactual_plans: int = 0
+    counterfactual_s: float = 0.0
 
-    def map(self, calls: list[PlanCall]) -> list[MilpPlan | PlanInfeasible]:
-        """Each call's plan, in order; a ``PlanInfeasible`` in place of a plan that has none."""
+    def map(self, calls: list[PlanCall], counterfactual: bool = False
+            ) -> list[MilpPlan | PlanInfeasible]:
+        """Each call's plan, in order; a ``PlanInfeasible`` in place of a plan that has none.
+        ``counterfactual``: the calls are the no-market counterfactual's."""
         t0 = time.perf_counter()
         if self.workers > 1 and len(calls) > 1:
             chunk = max(1, len(calls) // (4 * self.workers))
@@ -71,6 +77,10 @@ class PlanPool:
                 out = list(_pool(self.workers).map(_plan, calls, chunksize=chunk))  # them
         else:
             out = [_plan(call) for call in calls]
+        spent = time.perf_counter() - t0
         self.plans += len(calls)
-        self.wall_s += time.perf_counter() - t0
+        self.wall_s += spent
+        if counterfactual:
+            self.counterfactual_plans += len(calls)
+            self.counterfactual_s += spent
         return out

@@ -218,6 +218,8 @@ class RunResult:
     # counterfactual's), and the wall time spent making them (s): a measurement, not a result
     plans: int = 0
     planning_s: float = 0.0
+    counterfactual_plans: int = 0  # of them, the no-market counterfactual's (no agent's work)
+    counterfactual_planning_s: float = 0.0
 
 
 class Simulation:
@@ -467,7 +469,7 @@ class Simulation:
                         self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
                         *self.model.home_fees(self.homes_by_id[hid].zone, validation.import_price,
                                               validation.export_price), local=False)
-                        for hid in ids]), strict=True)}
+                        for hid in ids], counterfactual=True), strict=True)}
                 fees = (validation.import_price, validation.export_price)
                 if points:  # per point; the rest of the day checks the lossless sum
                     prognosis = sc.grid.transformer_flow_wh(
@@ -689,17 +691,18 @@ class Simulation:
             raise outcome
         return outcome
 
-    def _milp_plans(self, requests: list[_PlanRequest]
+    def _milp_plans(self, requests: list[_PlanRequest], counterfactual: bool = False
                     ) -> list[tuple[Plan, MilpPlan] | PlanInfeasible]:
         """The plans of ``requests``, homes that plan independently of one another, side by
-        side on the plan pool; in order, a PlanInfeasible where a home has none."""
-        outcomes = self.planner.map([r.call for r in requests])
+        side on the plan pool; in order, a PlanInfeasible where a home has none.
+        ``counterfactual``: the no-market counterfactual's plans (counted apart)."""
+        outcomes = self.planner.map([r.call for r in requests], counterfactual)
         return [outcome if isinstance(outcome, PlanInfeasible) else (r.plan(outcome), outcome)
                 for r, outcome in zip(requests, outcomes, strict=True)]
 
-    def _planned(self, requests) -> list[tuple[Plan, MilpPlan]]:
+    def _planned(self, requests, counterfactual: bool = False) -> list[tuple[Plan, MilpPlan]]:
         """``_milp_plans`` of homes that must each have a plan: PlanInfeasible if one has not."""
-        outcomes = self._milp_plans(list(requests))
+        outcomes = self._milp_plans(list(requests), counterfactual)
         for outcome in outcomes:
             if isinstance(outcome, PlanInfeasible):
                 raise outcome
@@ -1083,11 +1086,17 @@ class Simulation:
         return imp, exp
 
     def _replan_homes(self, day: dict, replans: list[_Replan]) -> list[bool]:
-        """Re-plan MILP homes during the day, side by side; their updates are then taken in
-        order (``_take_replan``). Per re-plan, whether it was taken."""
-        requests = [self._replan_request(day, r) for r in replans]
-        return [self._take_replan(day, r, outcome)
-                for r, outcome in zip(replans, self._milp_plans(requests), strict=True)]
+        """Re-plan MILP homes during the day, side by side (the homes' own re-plans, then their
+        no-market counterfactuals'), then take their updates in order (``_take_replan``). Per
+        re-plan, whether it was taken."""
+        taken = {}
+        for counterfactual in (False, True):
+            batch = [r for r in replans if r.own == counterfactual]
+            outcomes = self._milp_plans([self._replan_request(day, r) for r in batch],
+                                        counterfactual)
+            taken.update({id(r): self._take_replan(day, r, outcome)
+                          for r, outcome in zip(batch, outcomes, strict=True)})
+        return [taken[id(r)] for r in replans]
 
     def _replan_request(self, day: dict, r: _Replan) -> _PlanRequest:
         """The plan request of re-plan ``r`` (see ``_Replan``)."""
@@ -1324,7 +1333,10 @@ class Simulation:
         for index in range(self.sc.days):
             self.schedule_day(index)
         self.clock.run()
-        self.result.plans, self.result.planning_s = self.planner.plans, self.planner.wall_s
+        p, r = self.planner, self.result
+        r.plans, r.planning_s = p.plans, p.wall_s
+        r.counterfactual_plans, r.counterfactual_planning_s = p.counterfactual_plans, \
+            p.counterfactual_s
         return self.result
 
 

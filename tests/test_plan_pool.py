@@ -62,6 +62,8 @@ def test_a_street_planned_on_two_workers_trades_and_settles_as_on_one():
 
     (one, s1), (two, s2) = run(1), run(2)
     assert one.plans == two.plans > 100  # measured: 420 plans, 168 of them intraday re-plans
+    # the no-market counterfactual's plans, counted apart from the agents' own
+    assert 0 < one.counterfactual_plans == two.counterfactual_plans < one.plans
     assert [t.model_dump() for t in one.trades] == [t.model_dump() for t in two.trades]
     assert s1["bills"] == s2["bills"]
     assert s1["settlement"] == s2["settlement"]
