@@ -89,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--ledger-url", default=None,
                      help="Ethereum JSON-RPC URL instead of the embedded chain")
     sim.add_argument("--no-audit", action="store_true", help="skip the journal replay audit")
-    sim.add_argument("--workers", type=_int_at_least(1), default=os.cpu_count() or 1,
+    sim.add_argument("--workers", type=_int_at_least(1), default=min(os.cpu_count() or 1, 8),
                      help="processes the homes of one planning round share (the machine's "
-                          "cores); the same result on any number")
+                          "cores, at most 8); the same result on any number")
     plan = sub.add_parser("plan", help="one home's day as its node plans it: A-plan, marginal "
                           "values, flexibility (plan.json, plan.png)")
     plan.add_argument("--home", default="home-001", help="the home (home-001)")
