@@ -180,7 +180,8 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
                 s > t for s in storage)
             batteries = {i: BalancingBattery(
                 h.battery, soc_before[i], int(battery[i, t]), float(plan.soc_wh[i][t]),
-                int(max(float(plan.net_wh[i].max()), peak[i]) - nets[i]) if peak_price else None)
+                int(max(float(plan.net_wh[i].max()), peak[i]) - nets[i]) if peak_price else None,
+                float(plan.soc_wh[i][t:].max()) if export_later else None)
                 for i, h in enumerate(sc.homes) if h.battery is not None}
             change = answer_street(
                 int(nets.sum()), batteries, spend_now=buy[t] >= buy[t:].max(),

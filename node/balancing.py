@@ -12,7 +12,8 @@ retail — below its plan only while the street still expects a surplus to refil
 slot; the street's imbalance is shared out pro rata to those offers, never beyond the
 imbalance, so the street's flow keeps its direction and only shrinks. Where a later slot's
 export is congested, the room is kept for that surplus, which the grid cannot take: the
-batteries then answer only a slot's export beyond the rating. The energy moves
+batteries then answer only a slot's export beyond the rating, and each only with the room its
+own plan leaves it over the rest of the day (``kept_room_wh``). The energy moves
 through the community pool (``ledger.settlement_batch``), priced by the direction the slot
 really had (``pool_price_realised``): a battery that absorbs a surplus buys near feed-in, one
 that covers a shortfall sells near retail, so answering the street pays the battery as well as
@@ -102,6 +103,21 @@ class BalancingBattery:
     energy_wh: int  # what its controller ran (grid side, + = charging)
     planned_soc_wh: float  # the plan's SoC at the slot's end
     import_room_wh: int | None = None  # the most more its home may import (capacity tariff)
+    # the plan's highest SoC from this slot's end on (Wh): where a later slot's export is
+    # congested, the room its own plan fills there is kept (``kept_room_wh``)
+    later_peak_soc_wh: float | None = None
+
+
+def kept_room_wh(b: BalancingBattery) -> int:
+    """How much more battery ``b`` may charge from the street this slot (grid side, Wh) and
+    still hold, at its plan's later peak, what its own plan stores there: a battery that
+    fills now from a surplus beyond the rating would be full when its own PV is — a later
+    surplus the grid cannot take either — and its home would export that at the capped price
+    instead of storing it, having paid its neighbours for the same energy."""
+    eta = b.battery.one_way_efficiency
+    above_plan = stored_after(b.battery, b.soc_wh, b.energy_wh) - b.planned_soc_wh
+    spare = b.battery.capacity_wh - b.later_peak_soc_wh - max(above_plan, 0.0)
+    return int(max(spare, 0.0) / eta)
 
 
 def answer_street(street_wh: int, batteries: dict[Hashable, BalancingBattery], spend_now: bool,
@@ -112,7 +128,8 @@ def answer_street(street_wh: int, batteries: dict[Hashable, BalancingBattery], s
     slot of the day costs more at retail (else an import is not answered); ``surplus_ahead``:
     the street expects a surplus later in the day (``discharge_floor_wh``);
     ``export_rating_wh``: where a later slot's export is congested, the rating (only what the
-    slot exports beyond it is answered)."""
+    slot exports beyond it is answered, each battery within the room its own plan leaves it
+    over the rest of the day, ``kept_room_wh``)."""
     street = street_wh
     if street > 0 and not spend_now:
         return {}
@@ -127,4 +144,6 @@ def answer_street(street_wh: int, batteries: dict[Hashable, BalancingBattery], s
             room[key] = charge_room_wh(b.battery, b.soc_wh, b.energy_wh)
             if b.import_room_wh is not None:
                 room[key] = min(room[key], max(b.import_room_wh, 0))
+            if export_rating_wh is not None and b.later_peak_soc_wh is not None:
+                room[key] = min(room[key], kept_room_wh(b))
     return share_imbalance(street, room)

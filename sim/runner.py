@@ -984,9 +984,10 @@ class Simulation:
             if tariff.capacity_per_kw_day:  # not above the peak the day already bills
                 billed = dv["unactivated"][hid][:k]
                 cap = int(max(mp.peak_wh, float(billed.max()) if k else 0.0)) - nets[hid]
-            batteries[hid] = BalancingBattery(self.homes_by_id[hid].battery, soc,
-                                              int(dv["battery"][hid][k]), float(mp.soc_wh[k]),
-                                              cap)
+            batteries[hid] = BalancingBattery(
+                self.homes_by_id[hid].battery, soc, int(dv["battery"][hid][k]),
+                float(mp.soc_wh[k]), cap,
+                float(mp.soc_wh[k:].max()) if export_later else None)
         change = answer_street(
             street, batteries,
             spend_now=street > 0 and tariff.retail(first + k) >= max(
