@@ -11,6 +11,7 @@ from node.balancing import (
     charge_room_wh,
     discharge_floor_wh,
     discharge_room_wh,
+    kept_room_wh,
     share_imbalance,
     storage_needed_slots,
     stored_after,
@@ -119,6 +120,31 @@ def test_batteries_answering_the_street_cut_its_supplier_flow_and_its_cost():
     assert flow_on < 0.95 * flow_off
     assert on["bills"]["total_eur"] < off["bills"]["total_eur"] - 0.5
     assert on["bills"]["homes_worse_off"] <= off["bills"]["homes_worse_off"]
+
+
+def test_a_battery_keeps_the_room_its_own_plan_fills_when_later_export_is_congested():
+    """At plan (5 kWh, 1 kWh/slot), its plan peaking at 9.5 kWh later: of the street's 3 kWh
+    beyond the rating it takes only the 0.5 kWh its plan leaves spare (grid side ÷ η), where a
+    battery without that later peak takes its full slot's power; already 0.3 kWh above its
+    plan, it keeps that too. Where no later export is congested, the later peak is not asked."""
+    eta = BATTERY.one_way_efficiency
+    planned = BalancingBattery(BATTERY, 5_000, 0, 5_000, later_peak_soc_wh=9_500)
+    assert kept_room_wh(planned) == int(500 / eta)
+    free = BalancingBattery(BATTERY, 5_000, 0, 5_000, later_peak_soc_wh=5_000)
+    street = -3_000 - 20_000  # exports 3 kWh beyond a 20 kWh rating
+    change = answer_street(street, {"a": planned, "b": free}, spend_now=False,
+                           surplus_ahead=False, export_rating_wh=20_000)
+    room = {"a": int(500 / eta), "b": 1_000}
+    total = sum(room.values())
+    assert change == {k: min(3_000, total) * v // total for k, v in room.items()}
+    above = BalancingBattery(BATTERY, 5_300, 0, 5_000, later_peak_soc_wh=9_500)
+    assert kept_room_wh(above) == int(200 / eta)
+    full_later = BalancingBattery(BATTERY, 5_000, 0, 5_000, later_peak_soc_wh=10_000)
+    assert answer_street(street, {"a": full_later}, spend_now=False, surplus_ahead=False,
+                         export_rating_wh=20_000) == {}
+    # no congested export later: the street's whole surplus is answered, the plan's peak aside
+    assert answer_street(-3_000, {"a": full_later}, spend_now=False,
+                         surplus_ahead=False) == {"a": 1_000}
 
 
 def test_storage_needed_slots_are_where_only_the_planned_charging_keeps_export_within():
