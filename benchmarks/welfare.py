@@ -176,12 +176,13 @@ def centralised_on_forecasts(sc, profiles, inputs, buy, sell, peak_price: float 
                 storage_for, storage = plan, storage_needed_slots(plan.flow_wh, sum(
                     (np.maximum(b, 0.0) for b in plan.battery_wh if b is not None),
                     np.zeros(T)), limit)
-            export_later = bool((plan.flow_wh[t + 1:] <= -limit + 0.5).any()) or any(
-                s > t for s in storage)
+            # the plan's export at the limit later: where the market's DSO prices it
+            limited_later = bool((plan.flow_wh[t + 1:] <= -limit + 0.5).any())
+            export_later = limited_later or any(s > t for s in storage)
             batteries = {i: BalancingBattery(
                 h.battery, soc_before[i], int(battery[i, t]), float(plan.soc_wh[i][t]),
                 int(max(float(plan.net_wh[i].max()), peak[i]) - nets[i]) if peak_price else None,
-                float(plan.soc_wh[i][t:].max()) if export_later else None)
+                float(plan.soc_wh[i][t:].max()) if limited_later else None)
                 for i, h in enumerate(sc.homes) if h.battery is not None}
             change = answer_street(
                 int(nets.sum()), batteries, spend_now=buy[t] >= buy[t:].max(),

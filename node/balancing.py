@@ -12,8 +12,9 @@ retail — below its plan only while the street still expects a surplus to refil
 slot; the street's imbalance is shared out pro rata to those offers, never beyond the
 imbalance, so the street's flow keeps its direction and only shrinks. Where a later slot's
 export is congested, the room is kept for that surplus, which the grid cannot take: the
-batteries then answer only a slot's export beyond the rating, and each only with the room its
-own plan leaves it over the rest of the day (``kept_room_wh``). The energy moves
+batteries then answer only a slot's export beyond the rating — and where the DSO prices that
+later export, each only with the room its own plan leaves it over the rest of the day
+(``kept_room_wh``). The energy moves
 through the community pool (``ledger.settlement_batch``), priced by the direction the slot
 really had (``pool_price_realised``): a battery that absorbs a surplus buys near feed-in, one
 that covers a shortfall sells near retail, so answering the street pays the battery as well as
@@ -103,8 +104,8 @@ class BalancingBattery:
     energy_wh: int  # what its controller ran (grid side, + = charging)
     planned_soc_wh: float  # the plan's SoC at the slot's end
     import_room_wh: int | None = None  # the most more its home may import (capacity tariff)
-    # the plan's highest SoC from this slot's end on (Wh): where a later slot's export is
-    # congested, the room its own plan fills there is kept (``kept_room_wh``)
+    # the plan's highest SoC from this slot's end on (Wh): where the DSO prices a later slot's
+    # export, the room its own plan fills there is kept (``kept_room_wh``); None: not asked
     later_peak_soc_wh: float | None = None
 
 

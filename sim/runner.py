@@ -974,8 +974,9 @@ class Simulation:
         first = day["first"]
         price = day["local_price"]  # published: where the street expects a surplus
         street = sum(nets.values())  # each rule's data only where its direction needs it
-        export_later = street < 0 and any(
-            t > k for t in self._export_congested(day) | day["storage_needed"])
+        priced_later = street < 0 and any(t > k for t in self._export_congested(day))
+        export_later = priced_later or (street < 0 and any(
+            t > k for t in day["storage_needed"]))
         batteries = {}
         for hid, soc in soc_before.items():
             if self._held(dv["phase"], hid):
@@ -987,7 +988,9 @@ class Simulation:
             batteries[hid] = BalancingBattery(
                 self.homes_by_id[hid].battery, soc, int(dv["battery"][hid][k]),
                 float(mp.soc_wh[k]), cap,
-                float(mp.soc_wh[k:].max()) if export_later else None)
+                # where the DSO prices the later export, the home's own room is kept: its own
+                # PV there would go out at the capped price (node.balancing.kept_room_wh)
+                float(mp.soc_wh[k:].max()) if priced_later else None)
         change = answer_street(
             street, batteries,
             spend_now=street > 0 and tariff.retail(first + k) >= max(
