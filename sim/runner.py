@@ -91,7 +91,6 @@ REPLAN_ANCHOR_UEUR_PER_WH = 5.0
 SWEEPS = 3
 
 
-
 @dataclass(frozen=True)
 class _PlanRequest:
     """A flexible home's plan to make: ``plan_home``'s call, and what its A-plan (``Plan``) is
@@ -115,7 +114,6 @@ class _PlanRequest:
         return Plan(self.first, self.load_fc, self.pv_fc, np.rint(mp.battery_wh).astype(np.int64),
                     net, firm, float(mp.soc_wh[-1]) if self.battery else 0.0, end_indoor,
                     mp.marginal_value if self.priced else None)
-
 
 
 @dataclass(frozen=True)
@@ -718,8 +716,9 @@ class Simulation:
                       keep_until: int = 0, carry_cap: dict[str, float] | None = None,
                       local: bool = True, appliance_starts: dict[str, int] | None = None,
                       end_soc_min: float | None = None) -> _PlanRequest:
-        """A flexible home's day from the MILP planner, at its supply-contract prices plus the
-        DSO's posted congestion fees (public data), within the room the DSO allots it if any.
+        """The request for a flexible home's day from the MILP planner (``_milp_plans`` makes
+        it), at its supply-contract prices plus the DSO's posted congestion fees (public
+        data), within the room the DSO allots it if any.
         ``keep``/``keep_until``: re-planned during the day, the slots before stay as planned.
         ``local``: with the exchange's local offers, if it published any; then the appliances
         start at ``appliance_starts`` if given (node.milp.plan_home). ``end_soc_min``: the SoC
@@ -1339,8 +1338,8 @@ class Simulation:
         self.clock.run()
         p, r = self.planner, self.result
         r.plans, r.planning_s = p.plans, p.wall_s
-        r.counterfactual_plans, r.counterfactual_planning_s = p.counterfactual_plans, \
-            p.counterfactual_s
+        r.counterfactual_plans = p.counterfactual_plans
+        r.counterfactual_planning_s = p.counterfactual_s
         return self.result
 
 
