@@ -327,8 +327,7 @@ def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets
             R.entries(balance[at[inside]], y[inside], -float(wh))
     R.entries(peak_rows, peak[0], 1.0)
     R.entries(peak_rows, imp, -1.0)
-    balance_rows = balance
-    cols = _HomeCols(imp, exp, pv_used, peak, balance_rows, app_cols)
+    cols = _HomeCols(imp, exp, pv_used, peak, balance, app_cols)
     if bat is not None:
         cols.ch, cols.dis, cols.soc = ch, dis, soc
     if ev is not None:
@@ -518,7 +517,7 @@ def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
     return model
 
 
-_BANNER_SHOWN = False
+_BANNER_SILENCED = False
 #: HiGHS's threads for a MIP (None: its default); one where processes share the cores
 #: (sim/plan_pool.py). Its plans are the same on any number of threads.
 SOLVER_THREADS: int | None = None
@@ -533,8 +532,8 @@ def _quiet_highs():
 
     import highspy
 
-    global _BANNER_SHOWN
-    if _BANNER_SHOWN:
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
         model = highspy.Highs()
     else:
         sys.stdout.flush()
@@ -546,7 +545,7 @@ def _quiet_highs():
             os.dup2(saved, 1)
             os.close(saved)
             os.close(null)
-        _BANNER_SHOWN = True
+        _BANNER_SILENCED = True
     model.setOptionValue("output_flag", False)
     if SOLVER_THREADS is not None:
         model.setOptionValue("threads", SOLVER_THREADS)

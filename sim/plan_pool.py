@@ -1,7 +1,8 @@
 """Home plans computed side by side in worker processes.
 
-The homes that plan in one round of the simulation (the DSO's validation rounds, the re-plans
-at intraday prices and every ``replan_every`` slots, the no-market counterfactual's plans) plan
+The homes that plan in one round of the simulation (the day-ahead plans, the DSO's validation
+rounds, the re-plans at intraday prices and every ``replan_every`` slots, the no-market
+counterfactual's plans) plan
 each on its own data and public prices: their plans are independent, and ``plan_home`` is a
 pure function of its arguments, so a plan is the same whichever process computes it and the
 run's trades and balances do not depend on the number of workers (``tests/test_plan_pool.py``).
