@@ -441,7 +441,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         c[local["export"][0]] = -local["export"][1] / 1000
     _price_carry(c, h, assets)
     A = R.matrix(V.n)
-    res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap, heuristics=False)
+    res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap, lean=True)
     if res.x is None:
         raise PlanInfeasible(f"no feasible plan: {res.message}")
     x = res.x
@@ -487,6 +487,21 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     )
 
 
+def stays_optimal(mp: MilpPlan, buy: np.ndarray, sell: np.ndarray, new_buy: np.ndarray,
+                  new_sell: np.ndarray, tolerance_ueur: float = 1e-3) -> bool:
+    """Whether ``mp``, planned by ``plan_home`` at prices ``buy``/``sell`` (µ€/kWh), is still
+    an optimal plan at ``new_buy``/``new_sell``, all else the same, without solving again:
+    yes where the import price only rises and the export price only falls, and only in slots
+    where the plan neither imports nor exports that way (up to ``tolerance_ueur`` of cost at
+    the new prices). Then every plan y costs at least as much as before, c'·y ≥ c·y, and the
+    plan x costs the same, c'·x = c·x, so x stays the cheapest (to the MIP's gap)."""
+    rise = np.asarray(new_buy, float) - np.asarray(buy, float)
+    fall = np.asarray(sell, float) - np.asarray(new_sell, float)
+    if (rise < 0).any() or (fall < 0).any():
+        return False
+    return float(rise @ mp.import_wh + fall @ mp.export_wh) / 1000 <= tolerance_ueur
+
+
 @dataclass(frozen=True)
 class _Solution:
     """What HiGHS found: the columns' values (None without a feasible point), the objective,
@@ -500,27 +515,28 @@ class _Solution:
 
 
 def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
-           col_lo: np.ndarray, col_hi: np.ndarray):
-    """A quiet HiGHS model (highspy) of min c·x, row_lo ≤ A·x ≤ row_hi, col_lo ≤ x ≤ col_hi."""
-    import highspy
-
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, col_lo, col_hi
-    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = A.shape[1], A.shape[0]
-    lp.a_matrix_.start_, lp.a_matrix_.index_ = A.indptr, A.indices
-    lp.a_matrix_.value_ = A.data
+           col_lo: np.ndarray, col_hi: np.ndarray, integer: np.ndarray | None = None):
+    """A quiet HiGHS model (highspy) of min c·x, row_lo ≤ A·x ≤ row_hi, col_lo ≤ x ≤ col_hi,
+    the ``integer`` columns (a mask) integral. Passed as arrays, not as a ``HighsLp``, whose
+    field-by-field copies cost 0.3 ms a plan against 0.1."""
     model = _quiet_highs()
-    model.passModel(lp)
+    integrality = (np.zeros(A.shape[1], np.int32) if integer is None
+                   else integer.astype(np.int32))  # 0: continuous, 1: integer
+    model.passModel(A.shape[1], A.shape[0], A.nnz, 1, 1, 0.0,  # column-wise, minimise
+                    np.asarray(c, float), np.asarray(col_lo, float), np.asarray(col_hi, float),
+                    np.asarray(row_lo, float), np.asarray(row_hi, float),
+                    A.indptr.astype(np.int32), A.indices.astype(np.int32),
+                    np.asarray(A.data, float), integrality)
     return model
 
 
 _BANNER_SILENCED = False
-#: HiGHS's threads for a MIP (None: its default); one where processes share the cores
-#: (sim/plan_pool.py). Its plans are the same on any number of threads.
-SOLVER_THREADS: int | None = None
+#: HiGHS's threads: one, in every process. A MIP's plan can depend on the number of threads
+#: its search ran on (without restarts, 3 of 828 plans sampled from a 2030-green-high day
+#: differed between one thread and the machine's default), and a plan must not depend on the
+#: machine or on how many processes plan side by side (sim/plan_pool.py). HiGHS fixes its
+#: threads when a process first solves, so this is the process's, not a model's.
+SOLVER_THREADS = 1
 
 
 def _quiet_highs():
@@ -547,35 +563,37 @@ def _quiet_highs():
             os.close(null)
         _BANNER_SILENCED = True
     model.setOptionValue("output_flag", False)
-    if SOLVER_THREADS is not None:
-        model.setOptionValue("threads", SOLVER_THREADS)
+    model.setOptionValue("threads", SOLVER_THREADS)
     return model
 
 
-#: HiGHS's primal heuristics, which a home's small MIP does without: its branch and bound finds
-#: the plans at once (194 MIPs sampled from a 2030-green-high day: 4.14 → 2.08 s, median
-#: 13.7 → 6.2 ms, none worse; feasibility jump alone is 1.6 s of the 2.1 saved)
-_HEURISTICS = ("feasibility_jump", "rens", "rins", "root_reduced_cost", "shifting", "zi_round")
+#: HiGHS's search options for a home's small MIP (``_solve(lean=True)``), off:
+#: - its primal heuristics: the branch and bound finds these plans at once (194 MIPs sampled
+#:   from a 2030-green-high day: 4.14 → 2.08 s, median 13.7 → 6.2 ms, none worse; feasibility
+#:   jump alone is 1.6 s of the 2.1 saved);
+#: - restarts (presolving again after the root's reductions fix columns): 1 554 MIPs of a
+#:   2030-green-high day 20.8 → 16.4 s, every plan still within the 1e-4 gap (the costliest
+#:   0.05 ct dearer than with restarts, the mean 0.0002 ct)
+_LEAN_SEARCH = {**{f"mip_heuristic_run_{name}": False for name in (
+    "feasibility_jump", "rens", "rins", "root_reduced_cost", "shifting", "zi_round")},
+    "mip_allow_restart": False}
 
 
 def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray | None,
-           time_limit_s: float, mip_rel_gap: float, heuristics: bool = True) -> _Solution:
+           time_limit_s: float, mip_rel_gap: float, lean: bool = False) -> _Solution:
     """Solve the programme with HiGHS: a MIP over the ``integer`` columns that are still free,
     an LP where there are none (every start fixed: the same optimum without the MIP's
-    search, about 3× faster); ``heuristics``: HiGHS's primal heuristics on (``_HEURISTICS``)."""
+    search, about 3× faster); ``lean``: a MIP without the search options of ``_LEAN_SEARCH``."""
     import highspy
 
     lo, hi = V.lo, V.hi
-    model = _highs(c, A, R.lo, R.hi, lo, hi)
-    model.setOptionValue("time_limit", float(time_limit_s))
     mip = integer is not None and bool((integer & (lo < hi)).any())
+    model = _highs(c, A, R.lo, R.hi, lo, hi, integer if mip else None)
+    model.setOptionValue("time_limit", float(time_limit_s))
     if mip:
         model.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-        for name in () if heuristics else _HEURISTICS:
-            model.setOptionValue(f"mip_heuristic_run_{name}", False)
-        cols = np.flatnonzero(integer).astype(np.int32)
-        model.changeColsIntegrality(len(cols), cols,
-                                    np.full(len(cols), highspy.HighsVarType.kInteger))
+        for name, value in _LEAN_SEARCH.items() if lean else ():
+            model.setOptionValue(name, value)
     model.run()
     status = model.getModelStatus()
     info = model.getInfo()

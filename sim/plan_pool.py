@@ -21,17 +21,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from node import milp
 from node.milp import MilpPlan, PlanInfeasible, plan_home
 
 #: one plan's arguments: plan_home(*args, **kwargs)
 PlanCall = tuple[tuple[Any, ...], dict[str, Any]]
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
-
-
-def _start_worker() -> None:
-    milp.SOLVER_THREADS = 1  # the workers share the cores: one HiGHS thread each
 
 
 def _plan(call: PlanCall) -> MilpPlan | PlanInfeasible:
@@ -46,8 +41,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     if workers not in _POOLS:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["node.milp"])
-        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=context,
-                                              initializer=_start_worker)
+        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=context)
     return _POOLS[workers]
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ from node.forecast import (
     same_slot_spread,
 )
 from node.home import self_consumption
-from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur
+from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur, stays_optimal
 from node.planner import Plan, plan_day
 from node.strategy import quoting_strategy
 from protocol.messages import EscrowUpdate, Trade
@@ -105,6 +106,15 @@ class _PlanRequest:
     priced: bool  # with marginal values, which a quoting strategy bids within
     call: PlanCall
 
+    def stays(self, mp: MilpPlan, other: _PlanRequest) -> bool:
+        """Whether ``mp``, this request's plan, is also ``other``'s: ``other`` asks the same
+        but at other prices, which leave ``mp`` optimal (node.milp.stays_optimal), and no
+        marginal values (the balance duals could move with the prices)."""
+        (args, kwargs), (other_args, other_kwargs) = self.call, other.call
+        return (not self.priced and not other.priced
+                and _same(args[:3], other_args[:3]) and _same(kwargs, other_kwargs)
+                and stays_optimal(mp, *args[3:5], *other_args[3:5]))
+
     def plan(self, mp: MilpPlan) -> Plan:
         """The A-plan of ``mp``: its net in whole Wh, and the firm part, net shrunk by the
         forecast's spread."""
@@ -114,6 +124,23 @@ class _PlanRequest:
         return Plan(self.first, self.load_fc, self.pv_fc, np.rint(mp.battery_wh).astype(np.int64),
                     net, firm, float(mp.soc_wh[-1]) if self.battery else 0.0, end_indoor,
                     mp.marginal_value if self.priced else None)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, arrays compared element by element, through tuples, lists, dicts and
+    dataclasses."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+                and a.shape == b.shape and bool(np.array_equal(a, b)))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if is_dataclass(a):
+        return all(_same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
+    return a == b
 
 
 @dataclass(frozen=True)
@@ -410,21 +437,32 @@ class Simulation:
         if milp_plans:  # USEF validate: the DSO prices, flexible homes re-plan, until it fits
             points = self.model.flows is not None  # AC congestion points, else the lossless sum
 
+            # each mover's last request and the plan it gave
+            asked: dict[str, tuple[_PlanRequest, MilpPlan]] = {}
+
             def replan(import_price: np.ndarray, export_price: np.ndarray) -> np.ndarray:
                 # Homes update at different times: a seeded third re-plans each round, so the
                 # flexible load moves gradually instead of herding into the same cheap slot.
                 ids = sorted(milp_plans)
                 movers = [ids[i] for i in self.rng.permutation(len(ids))[: max(1, len(ids) // 3)]]
-                requests = []
+                requests = {}
                 for hid in movers:
                     h = self.homes_by_id[hid]
                     import_fee, export_fee = self.model.home_fees(h.zone, import_price,
                                                                   export_price)
-                    requests.append(self._plan_request(
+                    request = self._plan_request(
                         h, first, *forecasts[hid], day, *starts[hid], import_fee=import_fee,
-                        export_fee=export_fee))
-                for hid, planned in zip(movers, self._planned(requests), strict=True):
+                        export_fee=export_fee)
+                    # a plan the new fees leave optimal stays: they only rose where it moves
+                    # no energy that way (node.milp.stays_optimal)
+                    before = asked.get(hid)
+                    if not (before and before[1] is milp_plans[hid]
+                            and before[0].stays(milp_plans[hid], request)):
+                        requests[hid] = request
+                for hid, planned in zip(requests, self._planned(requests.values()),
+                                        strict=True):
                     plans[hid], milp_plans[hid] = planned
+                    asked[hid] = (requests[hid], planned[1])
                 nets = {k: p.net_wh for k, p in plans.items()}
                 return (self.model.point_flows_wh(nets) if points
                         else sc.grid.transformer_flow_wh(nets))

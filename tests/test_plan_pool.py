@@ -68,3 +68,33 @@ def test_a_street_planned_on_two_workers_trades_and_settles_as_on_one():
     assert s1["bills"] == s2["bills"]
     assert s1["settlement"] == s2["settlement"]
     assert all(v is not False for v in s2["invariants"].values())
+
+
+def test_a_validation_mover_keeps_its_plan_only_where_the_request_differs_only_by_prices():
+    """``_PlanRequest.stays``: the same request at fees that rise only where the plan moves no
+    energy keeps its plan; any other difference (forecast, option), a fee on energy it moves, or
+    a request for marginal values plans again."""
+    from sim.runner import _PlanRequest
+
+    ev = ElectricVehicle(arrival=80, departure=96, energy_wh=12_000, charger_w=7400)
+    assets = HomeAssets(ev=ev)
+    kwargs = {"outdoor_c": np.full(T, 8.0), "local_import": (np.full(T, 1.0), np.full(T, 2.0))}
+
+    def request(buy, load=LOAD, priced=False, **extra):
+        return _PlanRequest(0, load, np.zeros(T), np.zeros(T, np.int64), False, False, priced,
+                            ((load, np.zeros(T), assets, buy, SELL), {**kwargs, **extra}))
+
+    first = request(BUY)
+    mp = plan_home(*first.call[0], **first.call[1])
+    idle = mp.import_wh < 1e-9
+    busy = int(np.argmax(mp.import_wh))
+    fee = np.where(idle, 90_000.0, 0.0)
+    assert first.stays(mp, request(BUY + fee))
+    assert not first.stays(mp, request(BUY + fee, load=LOAD + 1))
+    assert not first.stays(mp, request(BUY + fee, outdoor_c=np.full(T, 9.0)))
+    assert not first.stays(mp, request(BUY + fee, local_import=(np.full(T, 1.0),
+                                                                np.full(T, 3.0))))
+    busy_fee = fee.copy()
+    busy_fee[busy] = 90_000.0
+    assert not first.stays(mp, request(BUY + busy_fee))
+    assert not request(BUY, priced=True).stays(mp, request(BUY + fee, priced=True))
