@@ -126,6 +126,13 @@ class _Growing:
         return self._whole
 
 
+def _per_item(values, count: int) -> np.ndarray:
+    """``values`` (a scalar, or one per item) as ``count`` floats."""
+    if np.ndim(values) == 0:
+        return np.full(count, float(values))
+    return np.broadcast_to(np.asarray(values, float), (count,)).ravel()
+
+
 class _Bounded:
     """Items (columns or rows) numbered in the order they are added, each with bounds
     ``lo``..``hi``: arrays that may be changed in place (``_keep_prefix``, ``_fix_starts``)."""
@@ -138,8 +145,8 @@ class _Bounded:
         """``count`` new items with bounds ``lo``/``hi`` (scalars or per item); their indices."""
         idx = np.arange(self.n, self.n + count)
         self.n += count
-        self._lo.extend(np.broadcast_to(np.asarray(lo, float), (count,)))
-        self._hi.extend(np.broadcast_to(np.asarray(hi, float), (count,)))
+        self._lo.extend(_per_item(lo, count))
+        self._hi.extend(_per_item(hi, count))
         return idx
 
     @property
@@ -183,10 +190,11 @@ class _Rows(_Bounded):
     def entries(self, rows, cols, vals) -> None:
         """Matrix entries: ``vals`` (scalar or per entry) at ``rows`` × ``cols``."""
         rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
-        rows, cols = np.broadcast_arrays(rows, cols)
+        if rows.shape != cols.shape:
+            rows, cols = np.broadcast_arrays(rows, cols)
         self._r.append(rows.ravel())
         self._c.append(cols.ravel())
-        self._v.append(np.broadcast_to(np.asarray(vals, float), rows.shape).ravel())
+        self._v.append(_per_item(vals, rows.size))
 
     def add(self, cols, vals, lo: float, hi: float) -> int:
         """One row over ``cols`` with ``vals``, bounds ``lo``..``hi``; its index."""

@@ -652,25 +652,32 @@ class Simulation:
             return prognosis
         before = {hid: (plans[hid], milp_plans[hid]) for hid in carriers}
         quotes: dict[str, tuple[Plan, MilpPlan, float, float]] = {}  # plan, moved, € per Wh
-        for hid in sorted({hid for mine, _ in needs for hid in mine}):
+        asked = sorted({hid for mine, _ in needs for hid in mine})
+        requests = []  # each carrier's plan with the least carry its window allows
+        for hid in asked:
             h = self.homes_by_id[hid]
             ev = h.ev
             tonight = ev.efficiency * ev.charger_w / 4 * (SLOTS_PER_DAY - ev.arrival)
-            self.carry_cap[hid] = max(float(ev.energy_wh) - tonight, 0.0)
-            plan, mp = self._milp_plan(h, first, *forecasts[hid], day, *starts[hid])
+            requests.append(self._plan_request(
+                h, first, *forecasts[hid], day, *starts[hid],
+                carry_cap={hid: max(float(ev.energy_wh) - tonight, 0.0)}))
+        for hid, (plan, mp) in zip(asked, self._planned(requests), strict=True):
+            h = self.homes_by_id[hid]
             moved = before[hid][1].ev_carry_wh - mp.ev_carry_wh  # EV side (Wh)
             extra = self._plan_cost(h, mp, first) - self._plan_cost(h, before[hid][1], first)
             if moved > 0.5:
                 quotes[hid] = (plan, mp, moved, max(extra, 0.0) / moved)
-            del self.carry_cap[hid]
         cut = cheapest_cuts(needs, {hid: q[2:] for hid, q in quotes.items()},
                             {hid: self.homes_by_id[hid].ev.efficiency for hid in carriers})
         for hid in sorted(cut):
+            self.carry_cap[hid] = before[hid][1].ev_carry_wh - cut[hid]
+        partial = [hid for hid in sorted(cut) if cut[hid] < quotes[hid][2] - 0.5]
+        replanned = dict(zip(partial, self._planned(  # the last ones taken, in part
+            self._plan_request(self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
+            for hid in partial), strict=True))
+        for hid in sorted(cut):
             h, old = self.homes_by_id[hid], before[hid][1]
-            plan, mp, moved, _ = quotes[hid]
-            self.carry_cap[hid] = old.ev_carry_wh - cut[hid]
-            if cut[hid] < moved - 0.5:  # the last one taken, in part
-                plan, mp = self._milp_plan(h, first, *forecasts[hid], day, *starts[hid])
+            plan, mp = replanned.get(hid, quotes[hid][:2])
             plans[hid], milp_plans[hid] = plan, mp
             # a FlexOrder like any other: the DSO pays the home what the cap costs it
             extra = self._plan_cost(h, mp, first) - self._plan_cost(h, old, first)
