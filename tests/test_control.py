@@ -145,13 +145,15 @@ def test_tracking_beats_running_the_plan_open_loop_when_pv_falls_short():
 
 def test_a_simulated_street_runs_its_batteries_within_their_physics_day_after_day():
     """16 MILP homes, 2 days: each battery as the controller ran it stays within its power and
-    capacity, and day 2 starts from where day 1 really ended (not from the plan's end)."""
+    capacity, and day 2 starts from where day 1 really ended (not from the plan's end). Seed 4:
+    two batteries end day 1 off their plan's end (measured: 48 and 24 Wh below), so the check
+    tells the real state from the plan's (on seed 3 every battery ends within 1 Wh of it)."""
     from sim.profiles import synthetic_profiles
     from sim.runner import run_simulation
     from sim.scenario import preset_scenario
 
-    sc = preset_scenario("2030-green-high", homes=16, days=2, seed=3, transformer_kva=30.0)
-    result = run_simulation(sc, synthetic_profiles(3))
+    sc = preset_scenario("2030-green-high", homes=16, days=2, seed=4, transformer_kva=30.0)
+    result = run_simulation(sc, synthetic_profiles(4))
     homes = {h.home_id: h for h in sc.homes}
     ran = [hid for hid in result.days[0].battery_wh]
     assert ran and sum(d.intraday_replans for d in result.days) > 0
