@@ -55,7 +55,7 @@ price), and each of the 12 presets as it ships on 60 homes under 120 kVA.
 Last line: {"welfare_gain_ratio": …, "efficiency_mean": …, "homes_worse_off": …, …} over the
 default street and the 12 presets: the ratio pooled (Σ market gains ÷ Σ centralised gains), the
 mean of the scenarios' mean slot efficiencies, the worse-off homes summed; per scenario in the
-detail. Takes about 25 minutes.
+detail. Takes about 7 minutes (measured on 2 cores beside benchmarks/congestion.py).
 """
 
 from __future__ import annotations
