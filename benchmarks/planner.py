@@ -17,7 +17,8 @@ planned side by side on the machine's cores (``simulation_planning_share_workers
 sim/plan_pool.py; the same plans). ``agents_*``: the same without the plans of the no-market
 counterfactual, which the simulator makes to bill each home without the market — the homes'
 agents' own planning; ``agents_planning_s_per_home``: that per planning (MILP) home — in one
-process, the time one home's gateway would spend planning its own day.
+process, the time one home's gateway would spend planning its own day; ``stages``: the plans
+and their wall time (s) per stage of the day (``RunResult.planning_stages``), costliest first.
 ``forecast``: mean absolute error (Wh/slot) of the same-slot 7-day mean vs seasonal-naive over a
 year of SimBench household and PV profiles. Last line: {"plan_ms": …, …}
 """
@@ -56,7 +57,9 @@ def planning_share(name: str, profiles, workers: int = 1) -> dict:
             "agents_planning_s": round(agents_s, 1),
             "agents_plans": result.plans - result.counterfactual_plans,
             "agents_share": round(agents_s / wall, 2),
-            "agents_planning_s_per_home": round(agents_s / max(agents, 1), 3)}
+            "agents_planning_s_per_home": round(agents_s / max(agents, 1), 3),
+            "stages": {name: [n, round(spent, 1)] for name, (n, spent) in sorted(
+                result.planning_stages.items(), key=lambda item: -item[1][1])}}
 
 
 def main() -> None:

@@ -187,6 +187,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         summary["run"] = {"wall_s": round(time.perf_counter() - started, 2),
                           "profiles": profiles.source, "plans": result.plans,
                           "planning_s": round(result.planning_s, 2),
+                          "planning_stages": {name: [n, round(spent, 2)] for name, (n, spent)
+                                              in result.planning_stages.items()},
                           "plan_workers": args.workers}
         files = write_report(result, summary, args.out)
     print_summary(summary)

@@ -18,7 +18,7 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from node.milp import MilpPlan, PlanInfeasible, plan_home
@@ -57,11 +57,16 @@ class PlanPool:
     wall_s: float = 0.0
     counterfactual_plans: int = 0
     counterfactual_s: float = 0.0
+    # per stage of the day (``map``'s ``stage``): [plans, wall time (s)]
+    stages: dict[str, list] = field(default_factory=dict)
 
-    def map(self, calls: list[PlanCall], counterfactual: bool = False
+    def map(self, calls: list[PlanCall], counterfactual: bool = False, stage: str = "other"
             ) -> list[MilpPlan | PlanInfeasible]:
         """Each call's plan, in order; a ``PlanInfeasible`` in place of a plan that has none.
-        ``counterfactual``: the calls are the no-market counterfactual's."""
+        ``counterfactual``: the calls are the no-market counterfactual's; ``stage``: what they
+        are planned for, to count them by (``stages``)."""
+        if not calls:
+            return []
         t0 = time.perf_counter()
         if self.workers > 1 and len(calls) > 1:
             chunk = max(1, len(calls) // (4 * self.workers))
@@ -78,4 +83,7 @@ class PlanPool:
         if counterfactual:
             self.counterfactual_plans += len(calls)
             self.counterfactual_s += spent
+        counted = self.stages.setdefault(stage, [0, 0.0])
+        counted[0] += len(calls)
+        counted[1] += spent
         return out

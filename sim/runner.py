@@ -245,6 +245,9 @@ class RunResult:
     planning_s: float = 0.0
     counterfactual_plans: int = 0  # of them, the no-market counterfactual's (no agent's work)
     counterfactual_planning_s: float = 0.0
+    # per stage of planning (day-ahead, validation, local offers, allotment, intraday and
+    # periodic re-plans, the counterfactual's): (plans, wall time s)
+    planning_stages: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 class Simulation:
@@ -423,7 +426,8 @@ class Simulation:
                 plans[h.home_id] = plan_day(h, first, load_fc, pv_fc, soc, spread)
             load_err.append(mean_absolute_error(load_fc, actual[h.home_id][0]))
             pv_err.append(mean_absolute_error(pv_fc, actual[h.home_id][1]))
-        for hid, planned in zip(requests, self._planned(requests.values()), strict=True):
+        for hid, planned in zip(requests, self._planned(requests.values(), stage="day-ahead"),
+                                strict=True):
             plans[hid], milp_plans[hid] = planned
         prognosis = sc.grid.transformer_flow_wh({k: p.net_wh for k, p in plans.items()})
         own = dict(milp_plans)  # each home's own optimisation at its contract: no market
@@ -459,7 +463,8 @@ class Simulation:
                     if not (before and before[1] is milp_plans[hid]
                             and before[0].stays(milp_plans[hid], request)):
                         requests[hid] = request
-                for hid, planned in zip(requests, self._planned(requests.values()),
+                for hid, planned in zip(requests, self._planned(requests.values(),
+                                                                stage="validation"),
                                         strict=True):
                     plans[hid], milp_plans[hid] = planned
                     asked[hid] = (requests[hid], planned[1])
@@ -505,7 +510,8 @@ class Simulation:
                         self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
                         *self.model.home_fees(self.homes_by_id[hid].zone, validation.import_price,
                                               validation.export_price), local=False)
-                        for hid in ids], counterfactual=True), strict=True)}
+                        for hid in ids], counterfactual=True, stage="counterfactual day-ahead"),
+                        strict=True)}
                 fees = (validation.import_price, validation.export_price)
                 if points:  # per point; the rest of the day checks the lossless sum
                     prognosis = sc.grid.transformer_flow_wh(
@@ -592,7 +598,7 @@ class Simulation:
             keep = milp_plans[hid].appliance_starts if sweep else None
             plans[hid], milp_plans[hid] = self._milp_plan(
                 self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
-                appliance_starts=keep)
+                appliance_starts=keep, stage="local offers")
             return plans[hid].firm_wh
 
         orders = [[ids[i] for i in self.rng.permutation(len(ids))] for _ in range(SWEEPS)]
@@ -661,7 +667,8 @@ class Simulation:
             requests.append(self._plan_request(
                 h, first, *forecasts[hid], day, *starts[hid],
                 carry_cap={hid: max(float(ev.energy_wh) - tonight, 0.0)}))
-        for hid, (plan, mp) in zip(asked, self._planned(requests), strict=True):
+        for hid, (plan, mp) in zip(asked, self._planned(requests, stage="allotment"),
+                                   strict=True):
             h = self.homes_by_id[hid]
             moved = before[hid][1].ev_carry_wh - mp.ev_carry_wh  # EV side (Wh)
             extra = self._plan_cost(h, mp, first) - self._plan_cost(h, before[hid][1], first)
@@ -673,8 +680,9 @@ class Simulation:
             self.carry_cap[hid] = before[hid][1].ev_carry_wh - cut[hid]
         partial = [hid for hid in sorted(cut) if cut[hid] < quotes[hid][2] - 0.5]
         replanned = dict(zip(partial, self._planned(  # the last ones taken, in part
-            self._plan_request(self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid])
-            for hid in partial), strict=True))
+            (self._plan_request(self.homes_by_id[hid], first, *forecasts[hid], day,
+                                *starts[hid]) for hid in partial), stage="allotment"),
+            strict=True))
         for hid in sorted(cut):
             h, old = self.homes_by_id[hid], before[hid][1]
             plan, mp = replanned.get(hid, quotes[hid][:2])
@@ -701,7 +709,7 @@ class Simulation:
             penalty = sc.flex_value_ueur_per_kwh * (1 + excess / self.limit_wh)
             offered[hid] = self._milp_plan(
                 h, first, *forecasts[hid], day, *starts[hid], import_limit=import_room,
-                export_limit=export_room, limit_penalty=penalty)
+                export_limit=export_room, limit_penalty=penalty, stage="flexibility offers")
             extra = (self._plan_cost(h, offered[hid][1], first)
                      - self._plan_cost(h, milp_plans[hid], first))
             return offered[hid][0].net_wh, round(extra)
@@ -727,25 +735,28 @@ class Simulation:
         later = 0.0 if carry is None else mp.ev_carry_wh / h.ev.efficiency * carry / 1000
         return plan_cost_ueur(mp, self.sc.tariff, first) + later
 
-    def _milp_plan(self, *args, **kwargs) -> tuple[Plan, MilpPlan]:
-        """One flexible home's plan now (see ``_plan_request``); PlanInfeasible if none."""
-        outcome, = self._milp_plans([self._plan_request(*args, **kwargs)])
+    def _milp_plan(self, *args, stage: str = "other", **kwargs) -> tuple[Plan, MilpPlan]:
+        """One flexible home's plan now (see ``_plan_request``) for ``stage`` (counted by it);
+        PlanInfeasible if none."""
+        outcome, = self._milp_plans([self._plan_request(*args, **kwargs)], stage=stage)
         if isinstance(outcome, PlanInfeasible):
             raise outcome
         return outcome
 
-    def _milp_plans(self, requests: list[_PlanRequest], counterfactual: bool = False
-                    ) -> list[tuple[Plan, MilpPlan] | PlanInfeasible]:
+    def _milp_plans(self, requests: list[_PlanRequest], counterfactual: bool = False,
+                    stage: str = "other") -> list[tuple[Plan, MilpPlan] | PlanInfeasible]:
         """The plans of ``requests``, homes that plan independently of one another, side by
         side on the plan pool; in order, a PlanInfeasible where a home has none.
-        ``counterfactual``: the no-market counterfactual's plans (counted apart)."""
-        outcomes = self.planner.map([r.call for r in requests], counterfactual)
+        ``counterfactual``: the no-market counterfactual's plans (counted apart); ``stage``:
+        what they are planned for (``RunResult.planning_stages``)."""
+        outcomes = self.planner.map([r.call for r in requests], counterfactual, stage)
         return [outcome if isinstance(outcome, PlanInfeasible) else (r.plan(outcome), outcome)
                 for r, outcome in zip(requests, outcomes, strict=True)]
 
-    def _planned(self, requests, counterfactual: bool = False) -> list[tuple[Plan, MilpPlan]]:
+    def _planned(self, requests, counterfactual: bool = False, stage: str = "other"
+                 ) -> list[tuple[Plan, MilpPlan]]:
         """``_milp_plans`` of homes that must each have a plan: PlanInfeasible if one has not."""
-        outcomes = self._milp_plans(list(requests), counterfactual)
+        outcomes = self._milp_plans(list(requests), counterfactual, stage)
         for outcome in outcomes:
             if isinstance(outcome, PlanInfeasible):
                 raise outcome
@@ -1117,7 +1128,7 @@ class Simulation:
             if day["own"] is not day["milp"] and hid in day["own"]:
                 # the no-market counterfactual revises its plan alike, without local offers
                 replans.append(_Replan(hid, forecasts, keep_until, k + 1, *home_fees, own=True))
-        self._replan_homes(day, replans)
+        self._replan_homes(day, replans, "periodic re-plans")
 
     def _prices_in_force(self, day: dict) -> tuple[np.ndarray, np.ndarray]:
         """The DSO's import and export prices for the day's slots (µ€/kWh): per slot of the
@@ -1133,15 +1144,16 @@ class Simulation:
             imp[k], exp[k] = pricer.fees("import"), pricer.fees("export")
         return imp, exp
 
-    def _replan_homes(self, day: dict, replans: list[_Replan]) -> list[bool]:
+    def _replan_homes(self, day: dict, replans: list[_Replan], stage: str) -> list[bool]:
         """Re-plan MILP homes during the day, side by side (the homes' own re-plans, then their
         no-market counterfactuals'), then take their updates in order (``_take_replan``). Per
-        re-plan, whether it was taken."""
+        re-plan, whether it was taken. ``stage``: what they re-plan for (counted by it)."""
         taken = {}
         for counterfactual in (False, True):
             batch = [r for r in replans if r.own == counterfactual]
-            outcomes = self._milp_plans([self._replan_request(day, r) for r in batch],
-                                        counterfactual)
+            outcomes = self._milp_plans(
+                [self._replan_request(day, r) for r in batch], counterfactual,
+                f"counterfactual {stage}" if counterfactual else stage)
             taken.update({id(r): self._take_replan(day, r, outcome)
                           for r, outcome in zip(batch, outcomes, strict=True)})
         return [taken[id(r)] for r in replans]
@@ -1254,7 +1266,8 @@ class Simulation:
             forecasts = (current.load_wh, current.pv_wh, day["forecasts"][hid][2])
             replans.append(_Replan(hid, forecasts, keep_until, delivered,
                                    *self.model.home_fees(self.homes_by_id[hid].zone, *prices)))
-        for hid, taken in zip(movers, self._replan_homes(day, replans), strict=True):
+        for hid, taken in zip(movers, self._replan_homes(day, replans, "intraday re-plans"),
+                              strict=True):
             if taken:
                 responders.add(hid)
 
@@ -1385,6 +1398,7 @@ class Simulation:
         r.plans, r.planning_s = p.plans, p.wall_s
         r.counterfactual_plans = p.counterfactual_plans
         r.counterfactual_planning_s = p.counterfactual_s
+        r.planning_stages = {name: (n, spent) for name, (n, spent) in p.stages.items()}
         return self.result
 
 

@@ -56,6 +56,9 @@ def test_simulate_writes_a_report(tmp_path):
     assert summary["scenario"]["homes"] == 6
     assert all(summary["invariants"].values())
     assert len(summary["bills"]["per_home"]) == 6
+    run = summary["run"]  # the homes' plans, counted by stage of the day
+    assert run["plans"] > 0 and "day-ahead" in run["planning_stages"]
+    assert sum(n for n, _ in run["planning_stages"].values()) == run["plans"]
     for png in ("prices.png", "transformer.png", "bills.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "journal.jsonl").stat().st_size > 0

@@ -32,6 +32,7 @@ def test_the_pool_answers_each_call_in_order_and_an_infeasible_home_as_such():
         alone = plan_home(*args, **kwargs)
         assert np.array_equal(got.net_wh, alone.net_wh) and got.cost_ueur == alone.cost_ueur
     assert pool.plans == 6 and pool.wall_s > 0
+    assert pool.stages.keys() == {"other"} and pool.stages["other"][0] == 6
 
 
 def test_a_worker_killed_between_rounds_is_replaced_and_the_round_planned():
@@ -64,6 +65,13 @@ def test_a_street_planned_on_two_workers_trades_and_settles_as_on_one():
     assert one.plans == two.plans > 100  # measured: 420 plans, 168 of them intraday re-plans
     # the no-market counterfactual's plans, counted apart from the agents' own
     assert 0 < one.counterfactual_plans == two.counterfactual_plans < one.plans
+    # and by stage of the day, every plan counted once
+    stages = {name: n for name, (n, _) in one.planning_stages.items()}
+    assert stages == {name: n for name, (n, _) in two.planning_stages.items()}
+    assert sum(stages.values()) == one.plans
+    assert sum(n for name, n in stages.items()
+               if name.startswith("counterfactual")) == one.counterfactual_plans
+    assert {"day-ahead", "validation", "intraday re-plans", "periodic re-plans"} <= set(stages)
     assert [t.model_dump() for t in one.trades] == [t.model_dump() for t in two.trades]
     assert s1["bills"] == s2["bills"]
     assert s1["settlement"] == s2["settlement"]
