@@ -45,26 +45,24 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return _POOLS[workers]
 
 
+#: the prefix of the stages whose plans are the no-market counterfactual's, which the simulator
+#: makes to bill each home without the market (no agent's work)
+COUNTERFACTUAL = "counterfactual"
+
+
 @dataclass
 class PlanPool:
     """Runs batches of ``plan_home`` calls, on ``workers`` processes (1: in this process), and
-    counts the plans and the wall time spent on them (s); of them, the plans of the no-market
-    counterfactual, which the simulator makes to bill each home without the market (no
-    agent's work)."""
+    counts the plans and the wall time spent on them (s) per stage of the day (``stages``:
+    stage → [plans, s]); in all, and of the no-market counterfactual (``COUNTERFACTUAL``)."""
 
     workers: int = 1
-    plans: int = 0
-    wall_s: float = 0.0
-    counterfactual_plans: int = 0
-    counterfactual_s: float = 0.0
-    # per stage of the day (``map``'s ``stage``): [plans, wall time (s)]
     stages: dict[str, list] = field(default_factory=dict)
 
-    def map(self, calls: list[PlanCall], counterfactual: bool = False, stage: str = "other"
+    def map(self, calls: list[PlanCall], stage: str = "other"
             ) -> list[MilpPlan | PlanInfeasible]:
         """Each call's plan, in order; a ``PlanInfeasible`` in place of a plan that has none.
-        ``counterfactual``: the calls are the no-market counterfactual's; ``stage``: what they
-        are planned for, to count them by (``stages``)."""
+        ``stage``: what they are planned for, to count them by."""
         if not calls:
             return []
         t0 = time.perf_counter()
@@ -77,13 +75,28 @@ class PlanPool:
                 out = list(_pool(self.workers).map(_plan, calls, chunksize=chunk))  # them
         else:
             out = [_plan(call) for call in calls]
-        spent = time.perf_counter() - t0
-        self.plans += len(calls)
-        self.wall_s += spent
-        if counterfactual:
-            self.counterfactual_plans += len(calls)
-            self.counterfactual_s += spent
         counted = self.stages.setdefault(stage, [0, 0.0])
         counted[0] += len(calls)
-        counted[1] += spent
+        counted[1] += time.perf_counter() - t0
         return out
+
+    def _sum(self, counterfactual_only: bool) -> tuple[int, float]:
+        chosen = [v for k, v in self.stages.items()
+                  if not counterfactual_only or k.startswith(COUNTERFACTUAL)]
+        return sum(n for n, _ in chosen), sum(s for _, s in chosen)
+
+    @property
+    def plans(self) -> int:
+        return self._sum(False)[0]
+
+    @property
+    def wall_s(self) -> float:
+        return self._sum(False)[1]
+
+    @property
+    def counterfactual_plans(self) -> int:
+        return self._sum(True)[0]
+
+    @property
+    def counterfactual_s(self) -> float:
+        return self._sum(True)[1]

@@ -67,7 +67,7 @@ from protocol.units import DAY_SECONDS, SLOTS_PER_DAY, slot_of, slot_start
 from sim.chain_setup import ChainContext, bring_up
 from sim.clock import VirtualClock
 from sim.participants import DSO, OPERATOR, SUPPLIER, Participants, make_participants
-from sim.plan_pool import PlanCall, PlanPool
+from sim.plan_pool import COUNTERFACTUAL, PlanCall, PlanPool
 from sim.profiles import Profiles
 from sim.scenario import Scenario, home_day_wh, outdoor_temperature_c
 
@@ -510,7 +510,7 @@ class Simulation:
                         self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
                         *self.model.home_fees(self.homes_by_id[hid].zone, validation.import_price,
                                               validation.export_price), local=False)
-                        for hid in ids], counterfactual=True, stage="counterfactual day-ahead"),
+                        for hid in ids], stage=f"{COUNTERFACTUAL} day-ahead"),
                         strict=True)}
                 fees = (validation.import_price, validation.export_price)
                 if points:  # per point; the rest of the day checks the lossless sum
@@ -743,20 +743,19 @@ class Simulation:
             raise outcome
         return outcome
 
-    def _milp_plans(self, requests: list[_PlanRequest], counterfactual: bool = False,
-                    stage: str = "other") -> list[tuple[Plan, MilpPlan] | PlanInfeasible]:
+    def _milp_plans(self, requests: list[_PlanRequest], stage: str = "other"
+                    ) -> list[tuple[Plan, MilpPlan] | PlanInfeasible]:
         """The plans of ``requests``, homes that plan independently of one another, side by
         side on the plan pool; in order, a PlanInfeasible where a home has none.
-        ``counterfactual``: the no-market counterfactual's plans (counted apart); ``stage``:
-        what they are planned for (``RunResult.planning_stages``)."""
-        outcomes = self.planner.map([r.call for r in requests], counterfactual, stage)
+        ``stage``: what they are planned for (``RunResult.planning_stages``; the no-market
+        counterfactual's start with ``sim.plan_pool.COUNTERFACTUAL``)."""
+        outcomes = self.planner.map([r.call for r in requests], stage)
         return [outcome if isinstance(outcome, PlanInfeasible) else (r.plan(outcome), outcome)
                 for r, outcome in zip(requests, outcomes, strict=True)]
 
-    def _planned(self, requests, counterfactual: bool = False, stage: str = "other"
-                 ) -> list[tuple[Plan, MilpPlan]]:
+    def _planned(self, requests, stage: str = "other") -> list[tuple[Plan, MilpPlan]]:
         """``_milp_plans`` of homes that must each have a plan: PlanInfeasible if one has not."""
-        outcomes = self._milp_plans(list(requests), counterfactual, stage)
+        outcomes = self._milp_plans(list(requests), stage)
         for outcome in outcomes:
             if isinstance(outcome, PlanInfeasible):
                 raise outcome
@@ -1152,8 +1151,8 @@ class Simulation:
         for counterfactual in (False, True):
             batch = [r for r in replans if r.own == counterfactual]
             outcomes = self._milp_plans(
-                [self._replan_request(day, r) for r in batch], counterfactual,
-                f"counterfactual {stage}" if counterfactual else stage)
+                [self._replan_request(day, r) for r in batch],
+                f"{COUNTERFACTUAL} {stage}" if counterfactual else stage)
             taken.update({id(r): self._take_replan(day, r, outcome)
                           for r, outcome in zip(batch, outcomes, strict=True)})
         return [taken[id(r)] for r in replans]
