@@ -80,23 +80,16 @@ class PlanPool:
         counted[1] += time.perf_counter() - t0
         return out
 
-    def _sum(self, counterfactual_only: bool) -> tuple[int, float]:
+    def totals(self, counterfactual_only: bool = False) -> tuple[int, float]:
+        """The plans and their wall time (s) over every stage, or over the counterfactual's."""
         chosen = [v for k, v in self.stages.items()
                   if not counterfactual_only or k.startswith(COUNTERFACTUAL)]
         return sum(n for n, _ in chosen), sum(s for _, s in chosen)
 
     @property
     def plans(self) -> int:
-        return self._sum(False)[0]
+        return self.totals()[0]
 
     @property
     def wall_s(self) -> float:
-        return self._sum(False)[1]
-
-    @property
-    def counterfactual_plans(self) -> int:
-        return self._sum(True)[0]
-
-    @property
-    def counterfactual_s(self) -> float:
-        return self._sum(True)[1]
+        return self.totals()[1]

@@ -1394,9 +1394,8 @@ class Simulation:
             self.schedule_day(index)
         self.clock.run()
         p, r = self.planner, self.result
-        r.plans, r.planning_s = p.plans, p.wall_s
-        r.counterfactual_plans = p.counterfactual_plans
-        r.counterfactual_planning_s = p.counterfactual_s
+        r.plans, r.planning_s = p.totals()
+        r.counterfactual_plans, r.counterfactual_planning_s = p.totals(counterfactual_only=True)
         r.planning_stages = {name: (n, spent) for name, (n, spent) in p.stages.items()}
         return self.result
 
