@@ -18,7 +18,8 @@ from node.home import Battery
 def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: float,
                floor_wh: float | None = None, planned_wh: float = 0.0,
                import_cap_wh: float | None = None, guard_floor_wh: float = 0.0,
-               ceiling_wh: float | None = None) -> tuple[int, float]:
+               ceiling_wh: float | None = None,
+               export_cap_wh: float | None = None) -> tuple[int, float]:
     """The battery's grid-side energy this slot (Wh, + = charging) and its new SoC (Wh).
 
     ``planned_net_wh``: the plan's net import for the slot (Wh, + = import);
@@ -37,6 +38,10 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
     charges from the grid no further (the home's own surplus it still stores). Where the load
     fell short of its forecast, the battery spent less than planned, and the grid charging
     the plan meant to refill it is not needed: holding the net would buy energy for nothing.
+    ``export_cap_wh``: where export beyond what the home sold earns nothing (the DSO's export
+    price takes the whole feed-in price), what it sold (Wh): the battery discharges no further
+    than to export that much. A plan that counted on a neighbour's purchase nobody made at
+    the gate would otherwise give the stored energy away, into a congested slot.
     """
     want = planned_net_wh - other_wh
     eta = battery.one_way_efficiency
@@ -52,6 +57,8 @@ def track_plan(planned_net_wh: int, other_wh: int, battery: Battery, soc_wh: flo
     most_in = int(min(battery.max_slot_wh, max(battery.capacity_wh - soc_wh, 0.0) / eta))
     most_out = int(min(battery.max_slot_wh, max(soc_wh, 0.0) * eta))
     e = min(max(want, -most_out), most_in)
+    if export_cap_wh is not None and e < 0:
+        e = min(max(e, int(np.ceil(-max(export_cap_wh, 0.0) - other_wh))), 0)
     if ceiling_wh is not None and e > 0:
         room = max(ceiling_wh - soc_wh, 0.0) / eta
         e = min(e, max(int(np.ceil(room)), -other_wh))

@@ -927,7 +927,9 @@ class Simulation:
                                        import_cap_wh=cap, guard_floor_wh=floor - lendable
                                        / h.battery.one_way_efficiency,
                                        ceiling_wh=mp.soc_wh[k] + SOC_TOLERANCE
-                                       * h.battery.capacity_wh)
+                                       * h.battery.capacity_wh,
+                                       export_cap_wh=self._worthless_export_cap(
+                                           hid, day["first"] + k, own))
             if not shadow:
                 day["delivery"]["own_battery" if own else "battery"][hid][k] = bat
         cap = None if own else day["export_caps"].get(hid)
@@ -935,6 +937,15 @@ class Simulation:
             beyond = max(-(load + assets + bat - used) - cap[k], 0)
             used -= int(min(beyond, used))
         return load + assets + bat - used, load + assets, used, int(np.rint(mp.ev_wh[k]))
+
+    def _worthless_export_cap(self, hid: str, slot: int, own: bool) -> int | None:
+        """Where home ``hid``'s export beyond its trades earns nothing in ``slot`` (the DSO's
+        export price takes the whole feed-in price), the export it sold there (Wh; none in the
+        no-market counterfactual, ``own``): its battery discharges no further
+        (``track_plan``'s ``export_cap_wh``); elsewhere None."""
+        if self.sc.tariff.feed_in_price(slot) > self._supply_fee(hid, slot, "export"):
+            return None
+        return 0 if own else max(-self.bidders[hid].filled_wh.get(slot, 0), 0)
 
     def _deliver_slot(self, index: int, k: int) -> None:
         """Slot index ``k`` of day ``index`` has just ended: its physics, the DSO's operate

@@ -51,6 +51,20 @@ def test_above_the_planned_soc_it_charges_from_the_grid_no_further():
     assert track_plan(0, -700, BATTERY, 5_300, ceiling_wh=5_100)[0] == 700
 
 
+def test_it_discharges_into_an_export_that_earns_nothing_no_further_than_the_home_sold():
+    """The plan discharges 600 Wh (its net −500 against a load of 100) to sell to a neighbour;
+    where the DSO's export price takes the whole feed-in price, export beyond the sale earns
+    nothing: the battery covers the home's own load and what it sold, and keeps the rest."""
+    assert track_plan(-500, 100, BATTERY, 5_000)[0] == -600
+    bat, soc = track_plan(-500, 100, BATTERY, 5_000, export_cap_wh=0)
+    assert bat == -100 and soc == pytest.approx(5_000 - 100 / 0.9)
+    assert track_plan(-500, 100, BATTERY, 5_000, export_cap_wh=300)[0] == -400
+    assert track_plan(-500, 100, BATTERY, 5_000, export_cap_wh=900)[0] == -600
+    # with the home's own PV surplus it does not discharge at all; a planned charge stands
+    assert track_plan(-500, -200, BATTERY, 5_000, export_cap_wh=0)[0] == 0
+    assert track_plan(300, -200, BATTERY, 5_000, export_cap_wh=0)[0] == 500
+
+
 def test_the_peak_guard_holds_the_import_to_the_billed_peak_below_the_floor():
     """A load spike the forecast missed: tracking alone keeps what the plan saves above the
     floor and imports the spike; with the day's billed peak as the cap the battery charges less
