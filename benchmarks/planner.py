@@ -19,6 +19,8 @@ counterfactual, which the simulator makes to bill each home without the market �
 agents' own planning; ``agents_planning_s_per_home``: that per planning (MILP) home — in one
 process, the time one home's gateway would spend planning its own day; ``stages``: the plans
 and their wall time (s) per stage of the day (``RunResult.planning_stages``), costliest first.
+``simulation_planning_share_presets``: the day's wall time, plans and shares (all, and the
+agents') of each of the other 11 presets, on the same workers.
 ``forecast``: mean absolute error (Wh/slot) of the same-slot 7-day mean vs seasonal-naive over a
 year of SimBench household and PV profiles. Last line: {"plan_ms": …, …}
 """
@@ -37,6 +39,7 @@ from node.forecast import mean_absolute_error, same_slot_mean, seasonal_naive
 from node.home import Battery
 from node.milp import HomeAssets, plan_home
 from protocol.units import SLOTS_PER_DAY
+from sim.presets import PRESETS
 from sim.profiles import simbench_profiles
 from sim.scenario import default_scenario, home_day_wh, outdoor_temperature_c, preset_scenario
 
@@ -107,6 +110,12 @@ def main() -> None:
     share = {name: planning_share(name, profiles) for name in ("default", "2030-green-high")}
     share_parallel = {name: planning_share(name, profiles, cores)
                       for name in ("default", "2030-green-high")}
+    # every other preset, on the same workers: where the planning weighs
+    share_presets = {}
+    for name in PRESETS:
+        if name != "2030-green-high":
+            r = planning_share(name, profiles, cores)
+            share_presets[name] = {k: r[k] for k in ("wall_s", "plans", "share", "agents_share")}
 
     naive, mean7, pv_naive, pv_mean7 = [], [], [], []
     for h in sc.homes[:30]:
@@ -131,6 +140,7 @@ def main() -> None:
         "simulation_planning_share": share,
         "simulation_planning_share_workers": cores,
         "simulation_planning_share_parallel": share_parallel,
+        "simulation_planning_share_presets": share_presets,
         "forecast": {
             "load_mae_wh_seasonal_naive": round(float(np.mean(naive)), 1),
             "load_mae_wh_same_slot_mean_7d": round(float(np.mean(mean7)), 1),

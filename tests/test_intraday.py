@@ -79,6 +79,32 @@ def test_no_price_moves_before_a_slot_is_fully_metered():
     assert intraday.update(FIRST + 2) == []  # meter b has not reported slot 0 yet
 
 
+def test_a_congested_slot_s_price_only_rises_and_is_lifted_once_the_flow_is_clear():
+    """The error's noise is not re-posted: while the corrected flow still overloads, a price
+    that its rule would lower stands; between ``release`` (0.9) of the rating and the rating
+    it stands too; below it, it is lifted."""
+    pricer = CongestionPricer("dso", KeyPair.from_seed(b"dso"))
+    intraday = IntradayPricer(pricer, FIRST, np.full(96, 9_000), LIMIT, frozenset({"a"}),
+                              window=1)
+    oracle = MeterOracle("a", KeyPair.from_seed(b"meter-a"))
+    register = [0]
+
+    def meter(k: int, flow: int) -> set[int]:
+        """Slot k metered at ``flow`` Wh; the prices the DSO then posts."""
+        register[0] += flow
+        intraday.add(oracle.sign(Interval(FIRST + k, flow, 0, register[0], 0, False)).message)
+        return {p.message.price for p in intraday.update(FIRST + k + 2)}
+
+    def price(slot: int) -> int:
+        return int(intraday.fees("import")[slot])
+
+    assert meter(0, 12_000) == {40_000} and price(50) == 40_000  # 1.2 of the rating
+    assert meter(1, 11_000) == set() and price(50) == 40_000  # 1.1: its rule's 30,000; held
+    assert meter(2, 14_000) == {60_000} and price(50) == 60_000  # 1.4: raised
+    assert meter(3, 9_500) == set() and price(50) == 60_000  # 0.95, within the rating: held
+    assert meter(4, 8_500) == {0} and price(50) == 0  # 0.85: clear, lifted
+
+
 def test_a_simulated_street_is_repriced_from_its_readings_and_homes_replan():
     """2030-green-high, 16 homes on 25 kVA for 2 days: day-ahead prices, then operate-phase
     prices re-posted slot by slot from the verified readings, and homes re-planning the rest
