@@ -443,6 +443,8 @@ class Simulation:
 
             # each mover's last request and the plan it gave
             asked: dict[str, tuple[_PlanRequest, MilpPlan]] = {}
+            # the fees each home's plan answers: those of the last round it moved in
+            seen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
             def replan(import_price: np.ndarray, export_price: np.ndarray) -> np.ndarray:
                 # Homes update at different times: a seeded third re-plans each round, so the
@@ -457,6 +459,7 @@ class Simulation:
                     request = self._plan_request(
                         h, first, *forecasts[hid], day, *starts[hid], import_fee=import_fee,
                         export_fee=export_fee)
+                    seen[hid] = (import_fee, export_fee)
                     # a plan the new fees leave optimal stays: they only rose where it moves
                     # no energy that way (node.milp.stays_optimal)
                     before = asked.get(hid)
@@ -503,13 +506,18 @@ class Simulation:
                 # Without the market the DSO's prices are still its tariff: each home's own
                 # optimisation answers them. Planned at contract + fees, the market's plans are
                 # that optimisation (the CDA only nets their positions), and so stay through
-                # intraday re-plans; planned with local offers, it is one more plan without them.
+                # intraday re-plans; planned with local offers, it is one more plan without them,
+                # at the fees the home's plan answers — those of the last round it moved in (none
+                # if it did not), as in the same loop without the market: the final ones would
+                # give the baseline prices its plan never saw (on the default street, home-170's
+                # plan recharged in slot 93 at a price the last round posted; its baseline,
+                # planned at it, did not, and the home ended 0.12 ct worse off)
                 ids = sorted(milp_plans)
+                none = np.zeros(SLOTS_PER_DAY, np.int64)
                 own = milp_plans if not sc.indicative_prices else {
                     hid: mp for hid, (_, mp) in zip(ids, self._planned([self._plan_request(
                         self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
-                        *self.model.home_fees(self.homes_by_id[hid].zone, validation.import_price,
-                                              validation.export_price), local=False)
+                        *seen.get(hid, (none, none)), local=False)
                         for hid in ids], stage=f"{COUNTERFACTUAL} day-ahead"),
                         strict=True)}
                 fees = (validation.import_price, validation.export_price)
@@ -1207,18 +1215,21 @@ class Simulation:
             return False
         hid, keep_until = r.home, r.keep_until
         plan, mp = outcome
-        if r.own:
-            day["own"][hid] = mp
-            return True
         # the DSO validates the updated A-plan: one that would take the street's prognosis
-        # over its target where it was not is refused, and the home keeps its plan
-        change = plan.net_wh - day["plans"][hid].net_wh
+        # over its target where it was not is refused, and the home keeps its plan; the
+        # no-market counterfactual's alike (the DSO is there without the market), against
+        # the same street
+        before = day["own"][hid].net_wh if r.own else day["plans"][hid].net_wh
+        change = np.rint(mp.net_wh - before) if r.own else plan.net_wh - before
         flow = day["flow"] + change
         target = self.limit_wh * (1 - self.sc.flex_margin)
         if (keep_until < SLOTS_PER_DAY
                 and ((np.abs(flow) > target) & (np.abs(flow) > np.abs(day["flow"])))[
                     keep_until:].any()):
             return False
+        if r.own:
+            day["own"][hid] = mp
+            return True
         day["flow"] = flow
         day["plans"][hid], day["milp"][hid] = plan, mp
         day["replans"] += 1
