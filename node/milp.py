@@ -585,18 +585,13 @@ def _quiet_highs():
 _LEAN_SEARCH = {**{f"mip_heuristic_run_{name}": False for name in (
     "feasibility_jump", "rens", "rins", "root_reduced_cost", "shifting", "zi_round")},
     "mip_allow_restart": False}
-#: and for its LP (every start fixed), presolve off: the simplex alone is faster on these
-#: small programmes (3 409 LPs of a 2030-green-high day 7.4 → 5.6 s; the same optima, 35 µ€
-#: apart over all of them)
-_LEAN_LP = {"presolve": "off"}
 
 
 def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray | None,
            time_limit_s: float, mip_rel_gap: float, lean: bool = False) -> _Solution:
     """Solve the programme with HiGHS: a MIP over the ``integer`` columns that are still free,
     an LP where there are none (every start fixed: the same optimum without the MIP's
-    search, about 3× faster); ``lean``: a MIP without the search options of ``_LEAN_SEARCH``,
-    an LP without presolve (``_LEAN_LP``)."""
+    search, about 3× faster); ``lean``: a MIP without the search options of ``_LEAN_SEARCH``."""
     import highspy
 
     lo, hi = V.lo, V.hi
@@ -605,8 +600,8 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
     model.setOptionValue("time_limit", float(time_limit_s))
     if mip:
         model.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    for name, value in (_LEAN_SEARCH if mip else _LEAN_LP).items() if lean else ():
-        model.setOptionValue(name, value)
+        for name, value in _LEAN_SEARCH.items() if lean else ():
+            model.setOptionValue(name, value)
     model.run()
     status = model.getModelStatus()
     info = model.getInfo()
