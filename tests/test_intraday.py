@@ -108,7 +108,8 @@ def test_a_congested_slot_s_price_only_rises_and_is_lifted_once_the_flow_is_clea
 def test_a_simulated_street_is_repriced_from_its_readings_and_homes_replan():
     """2030-green-high, 16 homes on 25 kVA for 2 days: day-ahead prices, then operate-phase
     prices re-posted slot by slot from the verified readings, and homes re-planning the rest
-    of their day at them (measured: 101 postings, 206 re-plans, 0 refused)."""
+    of their day at them (measured: 30 postings, 192 re-plans, 0 refused; 101 postings before
+    a congested slot's price only rose)."""
     from sim.kpi import check_invariants
     from sim.profiles import synthetic_profiles
     from sim.runner import run_simulation
