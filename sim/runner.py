@@ -513,11 +513,11 @@ class Simulation:
                 # plan recharged in slot 93 at a price the last round posted; its baseline,
                 # planned at it, did not, and the home ended 0.12 ct worse off)
                 ids = sorted(milp_plans)
-                none = np.zeros(SLOTS_PER_DAY, np.int64)
+                no_fees = np.zeros(SLOTS_PER_DAY, np.int64)
                 own = milp_plans if not sc.indicative_prices else {
                     hid: mp for hid, (_, mp) in zip(ids, self._planned([self._plan_request(
                         self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
-                        *seen.get(hid, (none, none)), local=False)
+                        *seen.get(hid, (no_fees, no_fees)), local=False)
                         for hid in ids], stage=f"{COUNTERFACTUAL} day-ahead"),
                         strict=True)}
                 fees = (validation.import_price, validation.export_price)

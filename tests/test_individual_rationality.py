@@ -4,13 +4,13 @@ prices)."""
 
 from __future__ import annotations
 
-import pytest
 
-
-@pytest.fixture(scope="module")
-def default_run():
+def test_the_default_street_leaves_no_home_worse_off_than_without_the_market():
     """184 homes, SimBench profiles, the AC congestion points, as ``flexmarket simulate`` runs
-    it: the run and its summary."""
+    it. Measured: every home saves, at least 0.02 € (before community balancing kept each
+    battery's own later room, home-170 paid 0.08 € more: its battery filled in the morning
+    from the street's surplus beyond the rating, and its own noon PV went out at the capped
+    export price)."""
     from sim.kpi import summarise
     from sim.profiles import simbench_profiles
     from sim.runner import run_simulation
@@ -18,17 +18,8 @@ def default_run():
 
     sc = default_scenario()
     sc.grid_model = "ac"  # the command line's default
-    result = run_simulation(sc, simbench_profiles(), plan_workers=2)
-    return sc, result, summarise(result, audit_replay=False)
-
-
-def test_the_default_street_leaves_no_home_worse_off_than_without_the_market(default_run):
-    """184 homes, SimBench profiles, the AC congestion points, as ``flexmarket simulate`` runs
-    it. Measured: every home saves, at least 0.02 € (before community balancing kept each
-    battery's own later room, home-170 paid 0.08 € more: its battery filled in the morning
-    from the street's surplus beyond the rating, and its own noon PV went out at the capped
-    export price)."""
-    _, _, summary = default_run
+    summary = summarise(run_simulation(sc, simbench_profiles(), plan_workers=2),
+                        audit_replay=False)
     bills = summary["bills"]
     assert bills["homes_worse_off"] == 0 and bills["saving_min_eur"] >= 0.0
     assert bills["homes_better_off"] > 170
@@ -51,11 +42,11 @@ def test_no_battery_discharges_into_an_export_that_earns_nothing_beyond_its_sale
     upstream = exchange.config.topology.upstream
     capped = 0  # (home, slot) pairs of a battery home in a slot where export earns nothing
     discharging = 0  # of them, where its battery discharged (into its own load)
+    sold: dict[tuple[str, int], int] = {}  # (home, slot) → net Wh sold
+    for t in result.trades:
+        sold[t.seller, t.slot] = sold.get((t.seller, t.slot), 0) + t.quantity_wh
+        sold[t.buyer, t.slot] = sold.get((t.buyer, t.slot), 0) - t.quantity_wh
     for day in result.days:
-        sold: dict[tuple[str, int], int] = {}
-        for t in result.trades:
-            sold[t.seller, t.slot] = sold.get((t.seller, t.slot), 0) + t.quantity_wh
-            sold[t.buyer, t.slot] = sold.get((t.buyer, t.slot), 0) - t.quantity_wh
         for hid, battery in day.battery_wh.items():
             zone = result.participants.zones[hid]
             for k in range(len(battery)):
