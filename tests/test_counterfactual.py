@@ -50,15 +50,15 @@ def day():
         return taken
 
     sim._plan_request, sim._take_replan, sim._plan = record_request, record_replan, record_plan
-    result = sim.run()
-    return sim, result, requests, replans, planned
+    sim.run()
+    return sim, requests, replans, planned
 
 
 def test_the_counterfactual_plans_at_the_fees_its_home_s_last_validation_round_posted(day):
     """Each home's counterfactual day-ahead plan answers the fees of the last round of the
     DSO's price loop the home moved in (none if it moved in none), not the loop's final fees,
     which its market plan never saw."""
-    sim, _, requests, _, planned = day
+    sim, requests, _, planned = day
     ahead = [q for q in requests if q["keep"] is None and q["first"] == sim.sc.first_slot]
     validation = [q for q in ahead if q["local"] and q["import_fee"] is not None]
     counterfactual = {q["h"].home_id: q for q in ahead if not q["local"]}
@@ -80,7 +80,7 @@ def test_the_counterfactual_plans_at_the_fees_its_home_s_last_validation_round_p
 def test_no_updated_plan_taken_adds_to_a_slot_over_the_dso_s_target_counterfactual_or_not(day):
     """The DSO refuses an updated plan that would take the street's prognosis further over its
     target; the no-market counterfactual's re-plans are judged against the same street."""
-    sim, _, _, replans, _ = day
+    sim, _, replans, _ = day
     target = sim.limit_wh * (1 - sim.sc.flex_margin)
     seen = {(own, taken): 0 for own in (False, True) for taken in (False, True)}
     for r, taken, flow, change, *_ in replans:
@@ -96,7 +96,7 @@ def test_re_plans_keep_their_appliance_starts_counterfactual_or_not(day):
     """During the day a home re-plans its batteries, EV and heat pump around the appliance
     starts it planned (with the exchange's local offers the search over starts is slow); its
     no-market counterfactual re-plans by the same rule, around its own planned starts."""
-    _, _, _, replans, _ = day
+    _, _, replans, _ = day
     kept = {False: 0, True: 0}
     for r, _, _, _, starts, new_starts in replans:
         if new_starts is not None and starts:
