@@ -79,10 +79,13 @@ def test_sequential_offers_give_the_surplus_to_one_home_after_another():
 
     calls = []
 
-    def replan(home, buy, sell, sweep):
-        calls.append((home, sweep, buy.tolist(), sell.tolist()))
-        take = min(buy[0], 600.0)
-        return np.array([take, -min(0.9 * take, sell[1])])
+    def replan(todo, sweep):
+        nets = []
+        for home, buy, sell in todo:
+            calls.append((home, sweep, buy.tolist(), sell.tolist()))
+            take = min(buy[0], 600.0)
+            nets.append(np.array([take, -min(0.9 * take, sell[1])]))
+        return nets
 
     nets = {"b1": np.zeros(2), "b2": np.zeros(2)}
     rest = np.array([-1000.0, 500.0])
@@ -92,4 +95,27 @@ def test_sequential_offers_give_the_surplus_to_one_home_after_another():
                      ("b2", 0, [400.0, 0.0], [0.0, 0.0]),
                      ("b1", 1, [600.0, 0.0], [0.0, 500.0])]  # b2 kept its plan; sweep 2: none
     assert offers["b2"][0].tolist() == [400.0, 0.0]
+    assert (rest + nets["b1"] + nets["b2"]).tolist() == [0.0, 0.0]
+
+
+def test_homes_that_plan_side_by_side_split_what_nobody_has_taken_and_keep_what_they_took():
+    """The same street, the two batteries in one block: each is offered half of the untaken
+    surplus (500 Wh) and half of the untaken demand (250 Wh) and takes it; together they use
+    the whole surplus and meet the whole demand, never more. In the next sweep each is offered
+    what it holds plus its half of nothing left, the same offer: nobody re-plans."""
+    from market.indicative import coordinate
+
+    calls = []
+
+    def replan(todo, sweep):
+        calls.append([(home, sweep, buy.tolist(), sell.tolist()) for home, buy, sell in todo])
+        return [np.array([min(buy[0], 600.0), -min(0.9 * min(buy[0], 600.0), sell[1])])
+                for _, buy, sell in todo]
+
+    nets = {"b1": np.zeros(2), "b2": np.zeros(2)}
+    rest = np.array([-1000.0, 500.0])
+    coordinate(nets, rest, replan, [["b1", "b2"], ["b2", "b1"]], block=2)
+    assert calls == [[("b1", 0, [500.0, 0.0], [0.0, 250.0]),
+                      ("b2", 0, [500.0, 0.0], [0.0, 250.0])]]
+    assert nets == {"b1": pytest.approx([500.0, -250.0]), "b2": pytest.approx([500.0, -250.0])}
     assert (rest + nets["b1"] + nets["b2"]).tolist() == [0.0, 0.0]
