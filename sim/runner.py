@@ -97,7 +97,7 @@ SWEEPS = 3
 #: pooled / default street / presets / the lowest preset): one at a time 0.951 / 0.960 / 0.950
 #: / 0.886, blocks of 4 0.953 / 0.969 / 0.950 / 0.895, of 8 0.949 / 0.974 / 0.944 / 0.889 (on
 #: the presets' 60 homes 8 split the surplus among too many at once). A 2030-green-high day
-#: (184 homes, benchmarks/planner.py, two workers): the stage 3.4 → 2.1 s, and the homes
+#: (184 homes, benchmarks/planner.py, two workers): the stage 3.4 → 2.2 s, and the homes
 #: herd less — the DSO's validation re-plans 371 → 168, intraday re-plans 1 024 → 608
 LOCAL_OFFER_BLOCK = 4
 
