@@ -621,12 +621,10 @@ class Simulation:
                 requests.append(self._plan_request(
                     self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
                     appliance_starts=keep))
-            nets = []
             for (hid, _, _), planned in zip(todo, self._planned(requests, "local offers"),
                                             strict=True):
                 plans[hid], milp_plans[hid] = planned
-                nets.append(plans[hid].firm_wh)
-            return nets
+            return [plans[hid].firm_wh for hid, _, _ in todo]
 
         orders = [[ids[i] for i in self.rng.permutation(len(ids))] for _ in range(SWEEPS)]
         coordinate({hid: plans[hid].firm_wh.astype(float) for hid in ids}, rest, replan,
