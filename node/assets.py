@@ -49,3 +49,6 @@ class Appliance:
     profile_wh: tuple[int, ...]
     earliest: int
     latest_finish: int
+    # the household's favourite start (slot); None: none. A plan starts the run elsewhere only
+    # where that saves it more than node.milp.PREFERENCE_UEUR_PER_SLOT per slot away from it
+    preferred_start: int | None = None

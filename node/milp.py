@@ -13,9 +13,12 @@ bills — Flanders' 2.5 kW — below which a peak costs nothing more)
 
 subject to each asset's physics and the home's energy balance. ``buy``/``sell`` are the expected
 prices (µ€/kWh) at which the home can buy and sell — retail + posted import fees and feed-in −
-export fees, or expected local prices. After the MILP, the LP with the appliance starts fixed gives
-the marginal value of energy in each slot (the balance constraints' duals): the price at which the
-home would take (or give) one more Wh — its flexibility, for its bids.
+export fees, or expected local prices. A home's starts are searched by LPs, warm from each other's
+bases (``node.start_search``: the MIP's optimum, proven to a tighter gap, in half its time); HiGHS's
+MIP search only where that search would be long. Of starts equally cheap a plan takes the
+household's favourite (``Appliance.preferred_start``). After the MILP, the LP with the appliance
+starts fixed gives the marginal value of energy in each slot (the balance constraints' duals): the
+price at which the home would take (or give) one more Wh — its flexibility, for its bids.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from scipy.sparse import coo_matrix, csc_matrix
 
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery
+from node.start_search import search_starts
 from protocol.errors import FlexmarketError
 from protocol.tariff import Tariff, capacity_charge_ueur
 from protocol.units import value_ueur
@@ -448,8 +452,11 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     if "export" in local:
         c[local["export"][0]] = -local["export"][1] / 1000
     _price_carry(c, h, assets)
+    preference = _start_preference(app_cols, V.n)  # µ€ per column, not in cost_ueur
+    c += preference
     A = R.matrix(V.n)
-    res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap, lean=True)
+    res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap, lean=True,
+                 starts=[y for _, _, y in app_cols])
     if res.x is None:
         raise PlanInfeasible(f"no feasible plan: {res.message}")
     x = res.x
@@ -488,7 +495,8 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         indoor_c=col(temp) if hp is not None else np.full(T, np.nan),
         appliance_wh=appliance, appliance_starts=starts_out, pv_used_wh=col(pv_used),
         peak_wh=float(x[peak[0]]),
-        cost_ueur=res.objective - anchor_ueur_per_wh * float(x[moved].sum()),
+        cost_ueur=(res.objective - anchor_ueur_per_wh * float(x[moved].sum())
+                   - float(preference @ x)),
         marginal_value=marginal,
         ev_carry_wh=float(x[h.ev_carry].sum()) if len(h.ev_carry) else 0.0,
         flexibility=flex,
@@ -588,14 +596,24 @@ _LEAN_SEARCH = {**{f"mip_heuristic_run_{name}": False for name in (
 
 
 def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray | None,
-           time_limit_s: float, mip_rel_gap: float, lean: bool = False) -> _Solution:
+           time_limit_s: float, mip_rel_gap: float, lean: bool = False,
+           starts: list[np.ndarray] | None = None) -> _Solution:
     """Solve the programme with HiGHS: a MIP over the ``integer`` columns that are still free,
     an LP where there are none (every start fixed: the same optimum without the MIP's
-    search, about 3× faster); ``lean``: a MIP without the search options of ``_LEAN_SEARCH``."""
+    search, about 3× faster); ``lean``: a MIP without the search options of ``_LEAN_SEARCH``.
+    ``starts``: the integer columns as groups of which exactly one is 1 (each appliance's
+    starts): searched by LPs (``node.start_search``), the MIP only where that search is long."""
     import highspy
 
     lo, hi = V.lo, V.hi
     mip = integer is not None and bool((integer & (lo < hi)).any())
+    if mip and starts:
+        model = _highs(c, A, R.lo, R.hi, lo, hi)
+        model.setOptionValue("time_limit", float(time_limit_s))
+        found = search_starts(model, starts, lo, hi, mip_rel_gap)
+        if found is not None:
+            return _Solution(found.x, found.objective, found.bound,
+                             "Infeasible" if found.infeasible else "Optimal", found.infeasible)
     model = _highs(c, A, R.lo, R.hi, lo, hi, integer if mip else None)
     model.setOptionValue("time_limit", float(time_limit_s))
     if mip:
@@ -663,6 +681,23 @@ def _fix_starts(V: _Vars, h: _HomeCols, starts: Mapping[str, int]) -> None:
         if (lo[y] == 1.0).any():
             continue  # already fixed (started before a re-plan's keep_until)
         lo[y] = hi[y] = (np.asarray(slots) == at).astype(float)
+
+
+#: What one slot between an appliance's start and its household's preferred start costs the
+#: household (µ€): 0.002 ct, so a plan moves a run away only for a saving, and of starts equally
+#: cheap (a battery or PV surplus often makes many so) it takes the household's, not the first
+#: the solver meets — which would start every home's run in the same slot
+PREFERENCE_UEUR_PER_SLOT = 20.0
+
+
+def _start_preference(app_cols: list, n: int) -> np.ndarray:
+    """Per column of ``n``, µ€: each appliance start's distance (slots) from its preferred
+    start, priced at ``PREFERENCE_UEUR_PER_SLOT`` (0 where it has none, and off the starts)."""
+    cost = np.zeros(n)
+    for app, starts, y in app_cols:
+        if app.preferred_start is not None:
+            cost[y] = PREFERENCE_UEUR_PER_SLOT * np.abs(np.asarray(starts) - app.preferred_start)
+    return cost
 
 
 def _price_carry(c: np.ndarray, h: _HomeCols, assets: HomeAssets) -> None:

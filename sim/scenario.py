@@ -191,9 +191,13 @@ def preset_scenario(
     ev_homes = set(rng.permutation(n)[: round(p.ev * n)].tolist())
     hp_homes = set(rng.permutation(n)[: round(p.heat_pump * n)].tolist())
     sa_homes = set(rng.permutation(n)[: round(p.smart_appliances * n)].tolist())
+    # each household's favourite starts of its runs, from a stream of their own (the homes'
+    # other draws stay as they were): uniform over the starts the windows allow
+    taste = np.random.default_rng(seed + 2000)
     homes_out = []
     for i, h in enumerate(base.homes):
         cap = int(rng.choice([5000, 7500, 10000]))
+        dishwasher, washer = int(taste.integers(76, 93)), int(taste.integers(28, 77))
         homes_out.append(HomeConfig(
             home_id=h.home_id, zone=h.zone, annual_kwh=h.annual_kwh, load_profile=h.load_profile,
             pv_kwp=float(np.round(rng.uniform(4.0, 8.0), 1)) if i in pv_homes else 0.0,
@@ -204,8 +208,8 @@ def preset_scenario(
                                stays_until=28)
             if i in ev_homes else None,
             heat_pump=HeatPump() if i in hp_homes else None,
-            appliances=(Appliance("dishwasher", (400, 400, 300, 100), 76, 96),
-                        Appliance("washer", (500, 500, 200, 200), 28, 80))
+            appliances=(Appliance("dishwasher", (400, 400, 300, 100), 76, 96, dishwasher),
+                        Appliance("washer", (500, 500, 200, 200), 28, 80, washer))
             if i in sa_homes else (),
         ))
     base.homes = homes_out

@@ -56,13 +56,13 @@ def test_a_street_planned_on_two_workers_trades_and_settles_as_on_one():
     from sim.scenario import preset_scenario
 
     def run(workers: int):
-        sc = preset_scenario("2030-green-high", homes=12, days=2, seed=5, transformer_kva=20.0)
-        result = run_simulation(sc, synthetic_profiles(5), plan_workers=workers)
+        sc = preset_scenario("2030-green-high", homes=12, days=2, seed=7, transformer_kva=20.0)
+        result = run_simulation(sc, synthetic_profiles(7), plan_workers=workers)
         summary = summarise(result, audit_replay=False)
         return result, summary
 
     (one, s1), (two, s2) = run(1), run(2)
-    assert one.plans == two.plans > 100  # measured: 420 plans, 168 of them intraday re-plans
+    assert one.plans == two.plans > 100  # measured: 429 plans, 60 of them intraday re-plans
     # the no-market counterfactual's plans, counted apart from the agents' own
     assert 0 < one.counterfactual_plans == two.counterfactual_plans < one.plans
     # and by stage of the day, every plan counted once
