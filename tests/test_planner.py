@@ -224,6 +224,7 @@ def test_an_anchored_replan_keeps_the_traded_net_where_another_plan_gains_nothin
     def cost(p, sell=SELL):
         return float(BUY @ p.import_wh - sell @ p.export_wh) / 1000
     assert cost(early) == pytest.approx(cost(default), abs=1.0)  # … of the same cost (µ€)
+    early = replace(early, basis=None)  # solved from scratch: the anchor alone keeps it
     churned = plan_home(LOAD, PV, assets, BUY, SELL, keep=early, keep_until=30)
     assert np.abs(churned.net_wh - early.net_wh).sum() > 1_000  # without the anchor it swaps
     kept = plan_home(LOAD, PV, assets, BUY, SELL, keep=early, keep_until=30,
@@ -334,3 +335,27 @@ def test_a_plan_stays_optimal_where_fees_rise_only_on_energy_it_does_not_move(pl
     assert moved.import_wh[busy] < plan.import_wh[busy]  # and it does move
     cheaper = BUY - np.where(idle_import, 100_000.0, 0.0)  # a fall where it imports nothing
     assert not stays_optimal(plan, BUY, SELL, cheaper, SELL)
+
+
+def test_a_programme_s_matrix_is_built_once_per_shape_and_plans_the_same(plan):
+    """plan_home keeps the matrices it built (node.milp._MATRICES): a plan from a kept matrix
+    is the plan from a fresh one, and what changes the matrix — other assets, limits on other
+    slots, neighbours' offers, a re-plan's anchor — is a shape of its own."""
+    import node.milp as milp
+
+    limit = np.where(np.arange(T) >= 70, 1500.0, np.inf)
+    offer = (np.full(T, 150_000.0), np.full(T, 300.0))
+    variants = [dict(), dict(import_limit_wh=limit, limit_penalty=1e5),
+                dict(import_limit_wh=np.roll(limit, -10), limit_penalty=1e5),
+                dict(local_import=offer), dict(keep=plan, keep_until=40, anchor_ueur_per_wh=0.5),
+                dict(soc_wh=7000.0)]  # the same shape as the first: only a bound moves
+    milp._MATRICES.clear()
+    kept = [plan_home(LOAD, PV, ALL, BUY, SELL, **kw) for kw in variants]
+    assert len(milp._MATRICES) == 5
+    no_battery = replace(ALL, battery=None)
+    plan_home(LOAD, PV, no_battery, BUY, SELL)
+    assert len(milp._MATRICES) == 6
+    for kw, got in zip(variants, kept, strict=True):
+        milp._MATRICES.clear()
+        fresh = plan_home(LOAD, PV, ALL, BUY, SELL, **kw)
+        assert np.array_equal(fresh.net_wh, got.net_wh) and fresh.cost_ueur == got.cost_ueur
