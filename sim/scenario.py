@@ -77,7 +77,7 @@ class Scenario:
     # local price, else the mid), or a node/strategy.py strategy: "zic", "truthful", "zip"
     strategy: str = "local"
     # MILP homes revise their forecast from their own meter and re-plan from their real
-    # state every this many slots, in turn (0: never; the day-ahead plan runs all day)
+    # state every this many slots, all at once (0: never; the day-ahead plan runs all day)
     replan_every: int = 16
     # what homes forecast their load and PV from: "own" (their own history, node/forecast.py)
     # or "perfect" (the day's real load and PV: an oracle for studies, e.g. how much of the
