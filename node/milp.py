@@ -16,7 +16,8 @@ prices (µ€/kWh) at which the home can buy and sell — retail + posted import
 export fees, or expected local prices. A home's starts are searched by LPs, warm from each other's
 bases (``node.start_search``: the MIP's optimum, proven to a tighter gap, in half its time); HiGHS's
 MIP search only where that search would be long. Of starts equally cheap a plan takes the
-household's favourite (``Appliance.preferred_start``). After the MILP, the LP with the appliance
+household's favourite (``Appliance.preferred_start``). A plan carries the solver's last basis, and
+a re-plan starts from it (``node.lp_basis``). After the MILP, the LP with the appliance
 starts fixed gives the marginal value of energy in each slot (the balance constraints' duals): the
 price at which the home would take (or give) one more Wh — its flexibility, for its bids.
 """
@@ -675,7 +676,7 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
     model.setOptionValue("time_limit", float(time_limit_s))
     if not mip:
         start_from(model, warm, *A.shape[::-1])
-    if mip:
+    else:
         model.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         for name, value in _LEAN_SEARCH.items() if lean else ():
             model.setOptionValue(name, value)
