@@ -16,8 +16,7 @@ prices (µ€/kWh) at which the home can buy and sell — retail + posted import
 export fees, or expected local prices. A home's starts are searched by LPs, warm from each other's
 bases (``node.start_search``: the MIP's optimum, proven to a tighter gap, in half its time); HiGHS's
 MIP search only where that search would be long. Of starts equally cheap a plan takes the
-household's favourite (``Appliance.preferred_start``). A plan carries the solver's last basis, and
-a re-plan starts from it (``node.lp_basis``). After the MILP, the LP with the appliance
+household's favourite (``Appliance.preferred_start``). After the MILP, the LP with the appliance
 starts fixed gives the marginal value of energy in each slot (the balance constraints' duals): the
 price at which the home would take (or give) one more Wh — its flexibility, for its bids.
 """
@@ -33,7 +32,6 @@ from scipy.sparse import coo_matrix, csc_matrix
 
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery
-from node.lp_basis import basis_bytes, start_from
 from node.start_search import search_starts
 from protocol.errors import FlexmarketError
 from protocol.tariff import Tariff, capacity_charge_ueur
@@ -85,8 +83,6 @@ class MilpPlan:
     # (up) or less (down) net import it could take there, Wh ≥ 0, the rest of its day
     # re-planned around it, and what taking all of it would cost it beyond the plan (µ€)
     flexibility: Flexibility | None = None
-    # the solver's last basis (node.lp_basis): a re-plan keeping this plan starts from it
-    basis: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -136,7 +132,7 @@ class _Growing:
 
 def _per_item(values, count: int) -> np.ndarray:
     """``values`` (a scalar, or one per item) as ``count`` floats."""
-    if isinstance(values, (float, int)) or np.ndim(values) == 0:
+    if np.ndim(values) == 0:
         return np.full(count, float(values))
     return np.broadcast_to(np.asarray(values, float), (count,)).ravel()
 
@@ -372,7 +368,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
               local_export: tuple[np.ndarray, np.ndarray] | None = None,
               appliance_starts: Mapping[str, int] | None = None,
               anchor_ueur_per_wh: float = 0.0, peak_floor_wh: float = 0.0,
-              flexibility: bool = False, warm_start: MilpPlan | None = None) -> MilpPlan:
+              flexibility: bool = False) -> MilpPlan:
     """Optimal plan for one day of ``len(load_wh)`` slots (see the module docstring).
 
     ``marginal_values`` also solves the LP with the appliance starts fixed for the balance duals
@@ -399,9 +395,6 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     ``Tariff.capacity_min_peak_wh``); ``MilpPlan.peak_wh`` is then the billed peak, at least it.
     ``flexibility``: also ``MilpPlan.flexibility`` (:class:`Flexibility`), four LPs per slot
     with the appliance starts fixed (measured in ``benchmarks/planner.py``).
-    ``warm_start``: an earlier plan of the same home, whose last basis the solver starts from
-    where the programme has the same shape (``keep``'s if not given): the same optimum, or one
-    as cheap, in fewer simplex iterations (``node.lp_basis``).
     """
     T = len(load_wh)
     shape = _shape(T, assets, local_import is not None, local_export is not None,
@@ -443,12 +436,11 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
 
     moved = np.zeros(0, np.int64)  # the re-plan's moves of the net from keep's, up and down (Wh)
     if keep is not None and anchor_ueur_per_wh > 0:
-        # a row per slot, free before keep_until: every re-plan of the day has the same shape,
-        # so it can start from the last one's basis (node.lp_basis)
-        every = np.arange(T)
+        # a row per slot, free before keep_until: every re-plan of the day has the same matrix
+        # (_MATRICES)
         moved = V.add(2 * T, 0, np.inf)
         net = np.asarray(keep.net_wh, float)
-        past = every < keep_until
+        past = np.arange(T) < keep_until
         rows = R.add_rows(T, np.where(past, -np.inf, net), np.where(past, np.inf, net))
         R.entries(rows, imp, 1.0)
         R.entries(rows, exp, -1.0)
@@ -472,10 +464,8 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     preference = _start_preference(app_cols, V.n)  # µ€ per column, not in cost_ueur
     c += preference
     A = known if known is not None else _remember(shape, R.matrix(V.n))
-    warm = warm_start if warm_start is not None else keep
     res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap, lean=True,
-                 starts=[y for _, _, y in app_cols],
-                 warm=warm.basis if isinstance(warm, MilpPlan) else None)
+                 starts=[y for _, _, y in app_cols])
     if res.x is None:
         raise PlanInfeasible(f"no feasible plan: {res.message}")
     x = res.x
@@ -519,7 +509,6 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         marginal_value=marginal,
         ev_carry_wh=float(x[h.ev_carry].sum()) if len(h.ev_carry) else 0.0,
         flexibility=flex,
-        basis=res.basis,
     )
 
 
@@ -577,7 +566,6 @@ class _Solution:
     bound: float
     message: str
     infeasible: bool
-    basis: bytes | None = None  # the last LP's (node.lp_basis), where an LP was solved
 
 
 def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
@@ -647,36 +635,26 @@ _LEAN_SEARCH = {**{f"mip_heuristic_run_{name}": False for name in (
 
 def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray | None,
            time_limit_s: float, mip_rel_gap: float, lean: bool = False,
-           starts: list[np.ndarray] | None = None, warm: bytes | None = None) -> _Solution:
+           starts: list[np.ndarray] | None = None) -> _Solution:
     """Solve the programme with HiGHS: a MIP over the ``integer`` columns that are still free,
     an LP where there are none (every start fixed: the same optimum without the MIP's
     search, about 3× faster); ``lean``: a MIP without the search options of ``_LEAN_SEARCH``.
     ``starts``: the integer columns as groups of which exactly one is 1 (each appliance's
-    starts): searched by LPs (``node.start_search``), the MIP only where that search is long.
-    ``warm``: a basis (``node.lp_basis``) the LPs start from, where the shape is the same."""
+    starts): searched by LPs (``node.start_search``), the MIP only where that search is long."""
     import highspy
 
     lo, hi = V.lo, V.hi
     mip = integer is not None and bool((integer & (lo < hi)).any())
-
-    def basis_now(model) -> bytes:
-        x = np.array(model.getSolution().col_value)
-        return basis_bytes(model, x, A, lo, hi, R.lo, R.hi)
-
     if mip and starts:
         model = _highs(c, A, R.lo, R.hi, lo, hi)
         model.setOptionValue("time_limit", float(time_limit_s))
-        start_from(model, warm, *A.shape[::-1])
         found = search_starts(model, starts, lo, hi, mip_rel_gap)
         if found is not None:
             return _Solution(found.x, found.objective, found.bound,
-                             "Infeasible" if found.infeasible else "Optimal", found.infeasible,
-                             None if found.x is None else basis_now(model))
+                             "Infeasible" if found.infeasible else "Optimal", found.infeasible)
     model = _highs(c, A, R.lo, R.hi, lo, hi, integer if mip else None)
     model.setOptionValue("time_limit", float(time_limit_s))
-    if not mip:
-        start_from(model, warm, *A.shape[::-1])
-    else:
+    if mip:
         model.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         for name, value in _LEAN_SEARCH.items() if lean else ():
             model.setOptionValue(name, value)
@@ -688,10 +666,8 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
     x = np.array(model.getSolution().col_value) if feasible else None
     objective = float(info.objective_function_value) if feasible else math.nan
     bound = float(info.mip_dual_bound) if mip else objective  # an LP's optimum: its own bound
-    optimal_lp = not mip and status == highspy.HighsModelStatus.kOptimal
     return _Solution(x, objective, bound, message,
-                     status == highspy.HighsModelStatus.kInfeasible,
-                     basis_bytes(model, x, A, lo, hi, R.lo, R.hi) if optimal_lp else None)
+                     status == highspy.HighsModelStatus.kInfeasible)
 
 
 def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan | HomeSchedule,

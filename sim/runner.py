@@ -121,10 +121,8 @@ class _PlanRequest:
         but at other prices, which leave ``mp`` optimal (node.milp.stays_optimal), and no
         marginal values (the balance duals could move with the prices)."""
         (args, kwargs), (other_args, other_kwargs) = self.call, other.call
-        asked = {k: v for k, v in kwargs.items() if k != "warm_start"}  # not what is asked
-        other_asked = {k: v for k, v in other_kwargs.items() if k != "warm_start"}
         return (not self.priced and not other.priced
-                and _same(args[:3], other_args[:3]) and _same(asked, other_asked)
+                and _same(args[:3], other_args[:3]) and _same(kwargs, other_kwargs)
                 and stays_optimal(mp, *args[3:5], *other_args[3:5]))
 
     def plan(self, mp: MilpPlan) -> Plan:
@@ -468,8 +466,6 @@ class Simulation:
                     h = self.homes_by_id[hid]
                     import_fee, export_fee = self.model.home_fees(h.zone, import_price,
                                                                   export_price)
-                    # (from scratch: started from its current plan's basis, the movers' plans
-                    # left the default street's welfare ratio at 0.955 against 0.968)
                     request = self._plan_request(
                         h, first, *forecasts[hid], day, *starts[hid], import_fee=import_fee,
                         export_fee=export_fee)
@@ -622,9 +618,9 @@ class Simulation:
             for hid, buy, sell in todo:
                 self.indicative[first][hid] = ((price, buy), (price, sell))
                 keep = milp_plans[hid].appliance_starts if sweep else None
-                requests.append(self._plan_request(  # from its last plan's basis
+                requests.append(self._plan_request(
                     self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
-                    appliance_starts=keep, warm=milp_plans[hid]))
+                    appliance_starts=keep))
             for (hid, _, _), planned in zip(todo, self._planned(requests, "local offers"),
                                             strict=True):
                 plans[hid], milp_plans[hid] = planned
@@ -799,16 +795,14 @@ class Simulation:
                       limit_penalty: np.ndarray | float = 0.0, keep: MilpPlan | None = None,
                       keep_until: int = 0, carry_cap: dict[str, float] | None = None,
                       local: bool = True, appliance_starts: dict[str, int] | None = None,
-                      end_soc_min: float | None = None,
-                      warm: MilpPlan | None = None) -> _PlanRequest:
+                      end_soc_min: float | None = None) -> _PlanRequest:
         """The request for a flexible home's day from the MILP planner (``_milp_plans`` makes
         it), at its supply-contract prices plus the DSO's posted congestion fees (public
         data), within the room the DSO allots it if any.
         ``keep``/``keep_until``: re-planned during the day, the slots before stay as planned.
         ``local``: with the exchange's local offers, if it published any. The appliances start
         at ``appliance_starts`` if given (node.milp.plan_home). ``end_soc_min``: the SoC
-        (Wh) the battery must end the day with at least. ``warm``: the home's plan the
-        solver starts from (node.milp.plan_home's ``warm_start``; ``keep`` if not given)."""
+        (Wh) the battery must end the day with at least."""
         tariff = self.sc.tariff
         buy = np.array([tariff.retail(first + t) for t in range(SLOTS_PER_DAY)], float)
         sell = np.array([tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)], float)
@@ -835,7 +829,7 @@ class Simulation:
             local_import=local_import, local_export=local_export,
             appliance_starts=appliance_starts,
             anchor_ueur_per_wh=REPLAN_ANCHOR_UEUR_PER_WH if keep is not None else 0.0,
-            marginal_values=priced, warm_start=warm)
+            marginal_values=priced)
         return _PlanRequest(first, load_fc, pv_fc, spread, h.heat_pump is not None,
                             h.battery is not None, priced,
                             ((load_fc, pv_fc, assets, buy, sell), kwargs))

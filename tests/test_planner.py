@@ -224,7 +224,6 @@ def test_an_anchored_replan_keeps_the_traded_net_where_another_plan_gains_nothin
     def cost(p, sell=SELL):
         return float(BUY @ p.import_wh - sell @ p.export_wh) / 1000
     assert cost(early) == pytest.approx(cost(default), abs=1.0)  # … of the same cost (µ€)
-    early = replace(early, basis=None)  # solved from scratch: the anchor alone keeps it
     churned = plan_home(LOAD, PV, assets, BUY, SELL, keep=early, keep_until=30)
     assert np.abs(churned.net_wh - early.net_wh).sum() > 1_000  # without the anchor it swaps
     kept = plan_home(LOAD, PV, assets, BUY, SELL, keep=early, keep_until=30,
@@ -348,6 +347,7 @@ def test_a_programme_s_matrix_is_built_once_per_shape_and_plans_the_same(plan):
     variants = [dict(), dict(import_limit_wh=limit, limit_penalty=1e5),
                 dict(import_limit_wh=np.roll(limit, -10), limit_penalty=1e5),
                 dict(local_import=offer), dict(keep=plan, keep_until=40, anchor_ueur_per_wh=0.5),
+                dict(keep=plan, keep_until=60, anchor_ueur_per_wh=0.5),  # the same as before
                 dict(soc_wh=7000.0)]  # the same shape as the first: only a bound moves
     milp._MATRICES.clear()
     kept = [plan_home(LOAD, PV, ALL, BUY, SELL, **kw) for kw in variants]
