@@ -1141,10 +1141,9 @@ class Simulation:
         """Every ``replan_every`` slots every MILP home revises its forecast of the rest of the
         day from its own meter (node.forecast.intraday_update) and re-plans from its real
         state, at the prices in force; all in the same slot, side by side on the plan pool (in
-        turn, a sixteenth of them after each slot, a round was too small to share: a
-        2030-green-high day's periodic re-plans took 1.9 s on two workers against 1.0 s), as the
-        centralised comparator of benchmarks/welfare.py re-plans. Homes whose schedule the DSO
-        has bought or activated keep it."""
+        turn, a sixteenth of them after each slot, a round of 8–11 plans was too small to share
+        between workers), as the centralised comparator of benchmarks/welfare.py re-plans.
+        Homes whose schedule the DSO has bought or activated keep it."""
         sc, day = self.sc, self.pending[index]
         keep_until = slot_of(self.clock.now + sc.gate_closure_s) + 1 - day["first"]
         if (k + 1) % sc.replan_every or keep_until >= SLOTS_PER_DAY:
