@@ -7,7 +7,7 @@ communities) under one MV/LV transformer, with real SimBench household and PV pr
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -158,6 +158,11 @@ def default_scenario(
     )
 
 
+#: the presets' shiftable runs: the dishwasher in the evening, the washer in the day
+APPLIANCES = (Appliance("dishwasher", (400, 400, 300, 100), 76, 96),
+              Appliance("washer", (500, 500, 200, 200), 28, 80))
+
+
 def preset_scenario(
     preset: str,
     homes: int = 184,
@@ -197,7 +202,8 @@ def preset_scenario(
     homes_out = []
     for i, h in enumerate(base.homes):
         cap = int(rng.choice([5000, 7500, 10000]))
-        dishwasher, washer = int(taste.integers(76, 93)), int(taste.integers(28, 77))
+        runs = tuple(replace(app, preferred_start=int(taste.integers(
+            app.earliest, app.latest_finish - len(app.profile_wh) + 1))) for app in APPLIANCES)
         homes_out.append(HomeConfig(
             home_id=h.home_id, zone=h.zone, annual_kwh=h.annual_kwh, load_profile=h.load_profile,
             pv_kwp=float(np.round(rng.uniform(4.0, 8.0), 1)) if i in pv_homes else 0.0,
@@ -208,9 +214,7 @@ def preset_scenario(
                                stays_until=28)
             if i in ev_homes else None,
             heat_pump=HeatPump() if i in hp_homes else None,
-            appliances=(Appliance("dishwasher", (400, 400, 300, 100), 76, 96, dishwasher),
-                        Appliance("washer", (500, 500, 200, 200), 28, 80, washer))
-            if i in sa_homes else (),
+            appliances=runs if i in sa_homes else (),
         ))
     base.homes = homes_out
     base.grid = LVGrid(base.grid.transformer_kva, base.grid.feeders,
