@@ -9,7 +9,14 @@ run's trades and balances do not depend on the number of workers (``tests/test_p
 
 Workers are forked from a clean server process (``forkserver``: no threads of the simulator
 are copied), each with HiGHS on one thread, and kept for the life of the interpreter, so
-successive simulations in one process share them.
+successive simulations in one process share them. A pool starts its workers when it is made,
+in the background (``PlanPool`` is made as the simulation sets up its chain), so the first
+round's wall time holds plans, not process start-up (a 2030-green-high day on two workers: the
+day-ahead round 0.9–1.9 s → about 0.7 s).
+Threads instead of processes were measured and not taken: HiGHS runs without the GIL, and a
+day's recorded plan rounds replayed on two threads took 5.6–6.2 s against 6.1–6.7 s on two
+processes, but inside the simulator the threads planned no faster (agents' planning 6.4–9.3 s
+against 6.7–8.1 s over three runs each, this machine's timings varying by a fifth).
 """
 
 from __future__ import annotations
@@ -37,6 +44,17 @@ def _plan(call: PlanCall) -> MilpPlan | PlanInfeasible:
         return infeasible
 
 
+def _warm() -> None:
+    """A worker's first work, done before any plan is asked of it: the planner's modules
+    loaded and HiGHS started, on a home of four slots."""
+    import numpy as np
+
+    from node.milp import HomeAssets
+
+    plan_home(np.full(4, 100.0), np.zeros(4), HomeAssets(), np.full(4, 300_000.0),
+              np.zeros(4))
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     if workers not in _POOLS:
         context = multiprocessing.get_context("forkserver")
@@ -58,6 +76,14 @@ class PlanPool:
 
     workers: int = 1
     stages: dict[str, list] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Start the workers now, in the background, while the simulation sets up: starting
+        processes is the simulator's cost, not the homes' planning."""
+        if self.workers > 1 and self.workers not in _POOLS:
+            pool = _pool(self.workers)
+            for _ in range(self.workers):
+                pool.submit(_warm)
 
     def map(self, calls: list[PlanCall], stage: str = "other"
             ) -> list[MilpPlan | PlanInfeasible]:

@@ -35,6 +35,24 @@ def test_the_pool_answers_each_call_in_order_and_an_infeasible_home_as_such():
     assert pool.stages.keys() == {"other"} and pool.stages["other"][0] == 6
 
 
+def test_a_pool_starts_its_workers_when_made_not_at_its_first_round():
+    """The workers start (and load HiGHS) while the simulation sets up, so the first round's
+    wall time, counted as the homes' planning, holds plans only."""
+    import time
+
+    pool = PlanPool(workers=3)  # a size no other test uses: a new pool
+    processes = plan_pool._POOLS[3]._processes
+    assert len(processes) == 3
+    deadline = time.monotonic() + 30
+    while plan_pool._POOLS[3]._pending_work_items and time.monotonic() < deadline:
+        time.sleep(0.05)  # the warm-up plans done
+    assert not plan_pool._POOLS[3]._pending_work_items
+    calls = [((LOAD * (1 + k / 10), np.zeros(T), HomeAssets(), BUY, SELL), {}) for k in range(3)]
+    assert [p.cost_ueur for p in pool.map(calls)] == [plan_home(*a, **kw).cost_ueur
+                                                      for a, kw in calls]
+    assert set(plan_pool._POOLS[3]._processes) == set(processes)  # the same workers
+
+
 def test_a_worker_killed_between_rounds_is_replaced_and_the_round_planned():
     calls = [((LOAD * (1 + k / 10), np.zeros(T), HomeAssets(), BUY, SELL), {}) for k in range(4)]
     pool = PlanPool(workers=2)
