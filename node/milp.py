@@ -464,13 +464,15 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     preference = _start_preference(app_cols, V.n)  # µ€ per column, not in cost_ueur
     c += preference
     A = known if known is not None else _remember(shape, R.matrix(V.n))
+    # an anchored re-plan's LPs without HiGHS's presolve (PRESOLVE_ANCHORED)
+    presolve = PRESOLVE_ANCHORED or keep is None or anchor_ueur_per_wh <= 0
     res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap, lean=True,
-                 starts=[y for _, _, y in app_cols])
+                 starts=[y for _, _, y in app_cols], presolve=presolve)
     if res.x is None:
         raise PlanInfeasible(f"no feasible plan: {res.message}")
     x = res.x
 
-    marginal = (_marginal_values(c, A, R, V, x, balance_rows) if marginal_values
+    marginal = (_marginal_values(c, A, R, V, x, balance_rows, presolve) if marginal_values
                 else np.full(T, np.nan))
     flex = None
     if flexibility:  # the net import of each slot, as columns and signs
@@ -480,7 +482,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
                 for t in range(T):
                     net_terms[t][0].append(local[name][0][t])
                     net_terms[t][1].append(sign)
-        flex = _flexibility(c, A, R, V, x, net_terms)
+        flex = _flexibility(c, A, R, V, x, net_terms, presolve)
 
     def col(idx):
         return x[idx] if len(idx) else np.zeros(T)
@@ -511,6 +513,19 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         flexibility=flex,
     )
 
+
+#: Whether HiGHS presolves the LPs of an anchored re-plan (``keep`` with
+#: ``anchor_ueur_per_wh``). No: there its presolve mostly removes the kept slots' fixed columns
+#: and costs more than it saves — a 2030-green-high day's 1 458 agents' re-plans, replayed in one
+#: process, 4.6 → 3.1 s (periodic 2.86 → 1.65 s, intraday 1.76 → 1.44 s). It changes which of
+#: equally cheap plans HiGHS returns, but the anchor, which prices every Wh the net moves, leaves
+#: the re-plans little to choose: their nets differ in 272 of the 1 458 (100 kWh in all, against
+#: 3.4 MWh over the day's other 1 074 plans had they been solved so), and the welfare ratio
+#: stayed 0.9521 pooled (benchmarks/welfare.py, as with presolve). Everywhere else presolve
+#: stays: without it, HiGHS's choices among the day-ahead, local-offer and validation plans'
+#: equally cheap optima cost the market 0.004 (0.9477 pooled; the default street 0.972 →
+#: 0.956, its batteries selling less to the neighbours' evening peak)
+PRESOLVE_ANCHORED = False
 
 #: The constraint matrices of the home programmes this process has built, by ``_shape``: a home
 #: re-plans many times a day with the same assets, so only bounds, costs and right-hand sides
@@ -569,11 +584,15 @@ class _Solution:
 
 
 def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
-           col_lo: np.ndarray, col_hi: np.ndarray, integer: np.ndarray | None = None):
+           col_lo: np.ndarray, col_hi: np.ndarray, integer: np.ndarray | None = None,
+           presolve: bool = True):
     """A quiet HiGHS model (highspy) of min c·x, row_lo ≤ A·x ≤ row_hi, col_lo ≤ x ≤ col_hi,
-    the ``integer`` columns (a mask) integral. Passed as arrays, not as a ``HighsLp``, whose
-    field-by-field copies cost 0.3 ms a plan against 0.1."""
+    the ``integer`` columns (a mask) integral; ``presolve=False``: HiGHS's presolve off. Passed
+    as arrays, not as a ``HighsLp``, whose field-by-field copies cost 0.3 ms a plan against
+    0.1."""
     model = _quiet_highs()
+    if not presolve:
+        model.setOptionValue("presolve", "off")
     integrality = (np.zeros(A.shape[1], np.int32) if integer is None
                    else integer.astype(np.int32))  # 0: continuous, 1: integer
     model.passModel(A.shape[1], A.shape[0], A.nnz, 1, 1, 0.0,  # column-wise, minimise
@@ -635,24 +654,26 @@ _LEAN_SEARCH = {**{f"mip_heuristic_run_{name}": False for name in (
 
 def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray | None,
            time_limit_s: float, mip_rel_gap: float, lean: bool = False,
-           starts: list[np.ndarray] | None = None) -> _Solution:
+           starts: list[np.ndarray] | None = None, presolve: bool = True) -> _Solution:
     """Solve the programme with HiGHS: a MIP over the ``integer`` columns that are still free,
     an LP where there are none (every start fixed: the same optimum without the MIP's
     search, about 3× faster); ``lean``: a MIP without the search options of ``_LEAN_SEARCH``.
     ``starts``: the integer columns as groups of which exactly one is 1 (each appliance's
-    starts): searched by LPs (``node.start_search``), the MIP only where that search is long."""
+    starts): searched by LPs (``node.start_search``), the MIP only where that search is long.
+    ``presolve=False``: the LPs without HiGHS's presolve (a MIP keeps it)."""
     import highspy
 
     lo, hi = V.lo, V.hi
     mip = integer is not None and bool((integer & (lo < hi)).any())
     if mip and starts:
-        model = _highs(c, A, R.lo, R.hi, lo, hi)
+        model = _highs(c, A, R.lo, R.hi, lo, hi, presolve=presolve)
         model.setOptionValue("time_limit", float(time_limit_s))
         found = search_starts(model, starts, lo, hi, mip_rel_gap)
         if found is not None:
             return _Solution(found.x, found.objective, found.bound,
                              "Infeasible" if found.infeasible else "Optimal", found.infeasible)
-    model = _highs(c, A, R.lo, R.hi, lo, hi, integer if mip else None)
+    model = _highs(c, A, R.lo, R.hi, lo, hi, integer if mip else None,
+                   presolve=presolve or mip)
     model.setOptionValue("time_limit", float(time_limit_s))
     if mip:
         model.setOptionValue("mip_rel_gap", float(mip_rel_gap))
@@ -752,19 +773,21 @@ def _fixed_bounds(V: _Vars, x) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows) -> np.ndarray:
+def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows, presolve: bool = True
+                     ) -> np.ndarray:
     """Duals of the balance rows (µ€/kWh) from the LP with the integer choices fixed; NaN if
     that LP is not solved to optimality."""
     import highspy
 
-    model = _highs(c, A, R.lo, R.hi, *_fixed_bounds(V, x))
+    model = _highs(c, A, R.lo, R.hi, *_fixed_bounds(V, x), presolve=presolve)
     model.run()
     if model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return np.full(len(balance_rows), np.nan)
     return np.asarray(model.getSolution().row_dual)[balance_rows] * 1000
 
 
-def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
+def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms, presolve: bool = True
+                 ) -> Flexibility:
     """Per slot: the extreme net imports (LPs with the integer choices fixed) and the least
     cost of each (a second LP held at least that far from the plan's net), against the plan
     ``x``. One HiGHS model (highspy) re-solved from its last basis: objective and the one extra
@@ -772,7 +795,7 @@ def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms) -> Flexibility:
     import highspy
 
     lo, hi = _fixed_bounds(V, x)
-    model = _highs(c, A, R.lo, R.hi, lo, hi)
+    model = _highs(c, A, R.lo, R.hi, lo, hi, presolve=presolve)
     lp = model.getLp()
     every = np.arange(V.n, dtype=np.int32)
     T = len(net_terms)

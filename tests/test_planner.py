@@ -238,6 +238,37 @@ def test_an_anchored_replan_keeps_the_traded_net_where_another_plan_gains_nothin
     assert cost(moved, bonus) < cost(early, bonus)
 
 
+def test_an_anchored_replan_skips_the_presolve_and_finds_the_same_optimum(monkeypatch):
+    """Every LP of an anchored re-plan (its start search's too) runs without HiGHS's presolve,
+    and a plan without a kept past keeps it; the re-plan is as cheap as with the presolve, the
+    anchor's moves included, and keeps the kept slots."""
+    from node import milp
+
+    asked = []
+    real = milp._highs
+
+    def spy(*args, presolve=True, **kwargs):
+        asked.append(presolve)
+        return real(*args, presolve=presolve, **kwargs)
+
+    monkeypatch.setattr(milp, "_highs", spy)
+    day = plan_home(LOAD, PV, ALL, BUY, SELL)
+    assert asked and all(asked)
+    asked.clear()
+    later = BUY + np.where(np.arange(T) >= 70, 40_000.0, 0.0)
+    kwargs = dict(keep=day, keep_until=40, anchor_ueur_per_wh=5.0, marginal_values=True)
+    fast = plan_home(LOAD * 1.2, PV * 0.8, ALL, later, SELL, **kwargs)
+    assert asked and not any(asked)
+    monkeypatch.setattr(milp, "PRESOLVE_ANCHORED", True)
+    slow = plan_home(LOAD * 1.2, PV * 0.8, ALL, later, SELL, **kwargs)
+
+    def objective(p):  # the re-plan's own objective: cost plus the anchor's moves
+        return p.cost_ueur + 5.0 * float(np.abs(p.net_wh - day.net_wh)[40:].sum())
+    assert objective(fast) == pytest.approx(objective(slow), rel=1e-7, abs=1e-3)
+    assert np.allclose(fast.battery_wh[:40], day.battery_wh[:40], atol=1e-6)
+    assert fast.appliance_starts == slow.appliance_starts
+
+
 def test_community_replan_keeps_what_ran_and_binds_the_limit_only_ahead():
     """Re-planned at slot 40, the centralised plan runs each home's assets as given before it
     — the battery as it really ran, the appliance starts' weights — and plans the rest again:
