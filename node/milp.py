@@ -514,17 +514,18 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     )
 
 
-#: Whether HiGHS presolves the LPs of an anchored re-plan (``keep`` with
-#: ``anchor_ueur_per_wh``). No: there its presolve mostly removes the kept slots' fixed columns
-#: and costs more than it saves — a 2030-green-high day's 1 458 agents' re-plans, replayed in one
-#: process, 4.6 → 3.1 s (periodic 2.86 → 1.65 s, intraday 1.76 → 1.44 s). It changes which of
-#: equally cheap plans HiGHS returns, but the anchor, which prices every Wh the net moves, leaves
-#: the re-plans little to choose: their nets differ in 272 of the 1 458 (100 kWh in all, against
-#: 3.4 MWh over the day's other 1 074 plans had they been solved so), and the welfare ratio
-#: stayed 0.9521 pooled (benchmarks/welfare.py, as with presolve). Everywhere else presolve
-#: stays: without it, HiGHS's choices among the day-ahead, local-offer and validation plans'
-#: equally cheap optima cost the market 0.004 (0.9477 pooled; the default street 0.972 →
-#: 0.956, its batteries selling less to the neighbours' evening peak)
+#: Whether HiGHS presolves the LPs of an anchored plan (``keep`` with ``anchor_ueur_per_wh``:
+#: the re-plans during the day, the local offers' later sweeps, the DSO's validation movers).
+#: No: a home's programme has many equally cheap optima (a battery can store the same energy
+#: in many slots of one price), and HiGHS's presolve sets which one it returns — without it the
+#: day-ahead plans' choices cost the market 0.004 (benchmarks/welfare.py 0.9477 pooled against
+#: 0.9521; the default street 0.972 → 0.956, its batteries selling less into the neighbours'
+#: evening peak). The anchor, which prices every Wh the net moves from the plan the home has,
+#: leaves an anchored plan little to choose: a 2030-green-high day's 1 458 agents' re-plans
+#: replayed without presolve differ in their nets in 272 (100 kWh in all), and welfare stayed
+#: 0.9521. There the presolve, which mostly removes a re-plan's kept slots' fixed columns, costs
+#: more than it saves: those re-plans 4.6 → 3.1 s (periodic 2.86 → 1.65 s, intraday
+#: 1.76 → 1.44 s), replayed in one process.
 PRESOLVE_ANCHORED = False
 
 #: The constraint matrices of the home programmes this process has built, by ``_shape``: a home

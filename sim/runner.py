@@ -83,7 +83,10 @@ SOC_TOLERANCE = 0.0
 #: what a re-plan during the day pays per Wh it moves a home's net from the plan it traded
 #: (µ€/Wh; node.milp.plan_home ``anchor_ueur_per_wh``). Re-planned with the information they
 #: had, homes swapped up to 10 kWh of their net for plans of the same cost; the street then
-#: re-traded it (benchmarks/welfare.py, 2030-green-medium: ratio 0.897 → 0.916 at 1, 5 or 20)
+#: re-traded it (benchmarks/welfare.py, 2030-green-medium: ratio 0.897 → 0.916 at 1, 5 or 20).
+#: The same anchor holds a home to its plan in the local offers' later sweeps and as the DSO's
+#: validation mover: it moves for what the offers or fees pay, and its plan no longer hangs on
+#: which of equally cheap optima HiGHS returns (node.milp.PRESOLVE_ANCHORED)
 REPLAN_ANCHOR_UEUR_PER_WH = 5.0
 #: sweeps of the exchange's sequential local offers (market.indicative.coordinate): each MILP
 #: home plans once more, in a seeded order, against what the others' latest plans leave.
@@ -119,8 +122,15 @@ class _PlanRequest:
     def stays(self, mp: MilpPlan, other: _PlanRequest) -> bool:
         """Whether ``mp``, this request's plan, is also ``other``'s: ``other`` asks the same
         but at other prices, which leave ``mp`` optimal (node.milp.stays_optimal), and no
-        marginal values (the balance duals could move with the prices)."""
+        marginal values (the balance duals could move with the prices). ``other`` may be
+        anchored to ``mp`` itself, where this request was anchored to an earlier plan or not
+        at all: ``mp`` stays optimal there too (moving from ``mp`` costs the anchor at least
+        what it saves against the earlier plan's)."""
         (args, kwargs), (other_args, other_kwargs) = self.call, other.call
+        if other_kwargs.get("keep") is mp and not other_kwargs.get("keep_until"):
+            drop = ("keep", "anchor_ueur_per_wh")
+            kwargs = {k: v for k, v in kwargs.items() if k not in drop}
+            other_kwargs = {k: v for k, v in other_kwargs.items() if k not in drop}
         return (not self.priced and not other.priced
                 and _same(args[:3], other_args[:3]) and _same(kwargs, other_kwargs)
                 and stays_optimal(mp, *args[3:5], *other_args[3:5]))
@@ -468,7 +478,7 @@ class Simulation:
                                                                   export_price)
                     request = self._plan_request(
                         h, first, *forecasts[hid], day, *starts[hid], import_fee=import_fee,
-                        export_fee=export_fee)
+                        export_fee=export_fee, keep=milp_plans[hid])  # anchored to it
                     seen[hid] = (import_fee, export_fee)
                     # a plan the new fees leave optimal stays: they only rose where it moves
                     # no energy that way (node.milp.stays_optimal)
@@ -600,8 +610,9 @@ class Simulation:
         local price per slot from the plans at the contract; then, in a seeded order, each MILP
         home plans once more against the surplus or demand the others' latest plans leave, by
         their firm parts (what they are sure of; ``coordinate``) — free appliance starts in the
-        first sweep, kept after — for up to ``SWEEPS`` sweeps; ``LOCAL_OFFER_BLOCK`` homes at a
-        time, side by side on the plan pool, splitting what nobody has taken yet."""
+        first sweep; after it, the starts kept and the plan anchored to the last — for up to
+        ``SWEEPS`` sweeps; ``LOCAL_OFFER_BLOCK`` homes at a time, side by side on the plan pool,
+        splitting what nobody has taken yet."""
         sc = self.sc
         retail = np.array([sc.tariff.retail(first + t) for t in range(SLOTS_PER_DAY)])
         feed = np.array([sc.tariff.feed_in_price(first + t) for t in range(SLOTS_PER_DAY)])
@@ -617,10 +628,11 @@ class Simulation:
             requests = []
             for hid, buy, sell in todo:
                 self.indicative[first][hid] = ((price, buy), (price, sell))
-                keep = milp_plans[hid].appliance_starts if sweep else None
+                # after the first sweep, anchored to the plan it has (REPLAN_ANCHOR_UEUR_PER_WH)
+                last = milp_plans[hid] if sweep else None
                 requests.append(self._plan_request(
                     self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
-                    appliance_starts=keep))
+                    appliance_starts=last.appliance_starts if last else None, keep=last))
             for (hid, _, _), planned in zip(todo, self._planned(requests, "local offers"),
                                             strict=True):
                 plans[hid], milp_plans[hid] = planned

@@ -59,7 +59,8 @@ def test_the_counterfactual_plans_at_the_fees_its_home_s_last_validation_round_p
     DSO's price loop the home moved in (none if it moved in none), not the loop's final fees,
     which its market plan never saw."""
     sim, requests, _, planned = day
-    ahead = [q for q in requests if q["keep"] is None and q["first"] == sim.sc.first_slot]
+    # day ahead: no slot kept (a validation mover is anchored to its plan, keeping none)
+    ahead = [q for q in requests if q["keep_until"] == 0 and q["first"] == sim.sc.first_slot]
     validation = [q for q in ahead if q["local"] and q["import_fee"] is not None]
     counterfactual = {q["h"].home_id: q for q in ahead if not q["local"]}
     assert validation and counterfactual.keys() == planned["milp"]

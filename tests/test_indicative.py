@@ -119,3 +119,37 @@ def test_homes_that_plan_side_by_side_split_what_nobody_has_taken_and_keep_what_
                       ("b2", 0, [500.0, 0.0], [0.0, 250.0])]]
     assert nets == {"b1": pytest.approx([500.0, -250.0]), "b2": pytest.approx([500.0, -250.0])}
     assert (rest + nets["b1"] + nets["b2"]).tolist() == [0.0, 0.0]
+
+
+def test_later_local_offer_sweeps_and_validation_movers_are_anchored_to_their_plan(monkeypatch):
+    """After the first sweep of the local offers, and in every round of the DSO's price loop, a
+    home plans again anchored to the plan it has (``REPLAN_ANCHOR_UEUR_PER_WH``): it moves for
+    what the new offers or fees pay, not to another plan of the same cost. The first sweep, like
+    the day-ahead plan, is free."""
+    from sim import plan_pool
+    from sim.profiles import synthetic_profiles
+    from sim.runner import REPLAN_ANCHOR_UEUR_PER_WH, run_simulation
+    from sim.scenario import preset_scenario
+
+    seen: dict[str, list] = {}
+    real = plan_pool.PlanPool.map
+
+    def spy(self, calls, stage="other"):
+        seen.setdefault(stage, []).append([kwargs for _, kwargs in calls])
+        return real(self, calls, stage)
+
+    monkeypatch.setattr(plan_pool.PlanPool, "map", spy)
+    sc = preset_scenario("2030-green-high", homes=12, days=1, seed=7, transformer_kva=20.0)
+    run_simulation(sc, synthetic_profiles(7))
+    homes = sum(len(batch) for batch in seen["day-ahead"])
+    offers = [kw for batch in seen["local offers"] for kw in batch]
+    assert len(offers) > homes  # more than one sweep
+    assert all(kw["keep"] is None and kw["anchor_ueur_per_wh"] == 0 for kw in offers[:homes])
+    assert all(kw["keep"] is not None and kw["keep_until"] == 0
+               and kw["anchor_ueur_per_wh"] == REPLAN_ANCHOR_UEUR_PER_WH
+               for kw in offers[homes:])
+    movers = [kw for batch in seen["validation"] for kw in batch]
+    assert movers and all(kw["keep"] is not None and kw["keep_until"] == 0
+                          and kw["anchor_ueur_per_wh"] == REPLAN_ANCHOR_UEUR_PER_WH
+                          for kw in movers)
+    assert all(kw["keep"] is None for batch in seen["day-ahead"] for kw in batch)
