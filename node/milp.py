@@ -464,7 +464,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     preference = _start_preference(app_cols, V.n)  # µ€ per column, not in cost_ueur
     c += preference
     A = known if known is not None else _remember(shape, R.matrix(V.n))
-    # an anchored re-plan's LPs without HiGHS's presolve (PRESOLVE_ANCHORED)
+    # an anchored plan's LPs without HiGHS's presolve (PRESOLVE_ANCHORED)
     presolve = PRESOLVE_ANCHORED or keep is None or anchor_ueur_per_wh <= 0
     res = _solve(c, A, R, V, V.integer, time_limit_s, mip_rel_gap, lean=True,
                  starts=[y for _, _, y in app_cols], presolve=presolve)
@@ -523,9 +523,10 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
 #: evening peak). The anchor, which prices every Wh the net moves from the plan the home has,
 #: leaves an anchored plan little to choose: a 2030-green-high day's 1 458 agents' re-plans
 #: replayed without presolve differ in their nets in 272 (100 kWh in all), and welfare stayed
-#: 0.9521. There the presolve, which mostly removes a re-plan's kept slots' fixed columns, costs
-#: more than it saves: those re-plans 4.6 → 3.1 s (periodic 2.86 → 1.65 s, intraday
-#: 1.76 → 1.44 s), replayed in one process.
+#: 0.9521 (0.9528 with the later sweeps and the movers anchored too). There the presolve, which
+#: mostly removes a re-plan's kept slots' fixed columns, costs more than it saves: those
+#: re-plans 4.6 → 3.1 s (periodic 2.86 → 1.65 s, intraday 1.76 → 1.44 s), replayed in one
+#: process.
 PRESOLVE_ANCHORED = False
 
 #: The constraint matrices of the home programmes this process has built, by ``_shape``: a home

@@ -28,7 +28,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.milp import MilpPlan, PlanInfeasible, plan_home
+import numpy as np
+
+from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_home
 
 #: one plan's arguments: plan_home(*args, **kwargs)
 PlanCall = tuple[tuple[Any, ...], dict[str, Any]]
@@ -47,10 +49,6 @@ def _plan(call: PlanCall) -> MilpPlan | PlanInfeasible:
 def _warm() -> None:
     """A worker's first work, done before any plan is asked of it: the planner's modules
     loaded and HiGHS started, on a home of four slots."""
-    import numpy as np
-
-    from node.milp import HomeAssets
-
     plan_home(np.full(4, 100.0), np.zeros(4), HomeAssets(), np.full(4, 300_000.0),
               np.zeros(4))
 

@@ -126,10 +126,9 @@ def test_a_validation_mover_keeps_its_plan_only_where_the_request_differs_only_b
     assert not request(BUY, priced=True).stays(mp, request(BUY + fee, priced=True))
     # the next round anchors the mover to the plan it has: that plan still stays, and it is
     # the anchored programme's optimum; anchored to another plan, it plans again
-    assert first.stays(mp, request(BUY + fee, keep=mp, anchor_ueur_per_wh=5.0))
-    anchored = plan_home(*request(BUY + fee, keep=mp, anchor_ueur_per_wh=5.0).call[0],
-                         **request(BUY + fee, keep=mp, anchor_ueur_per_wh=5.0).call[1])
-    assert np.allclose(anchored.net_wh, mp.net_wh, atol=1e-6)
+    to_mp = request(BUY + fee, keep=mp, anchor_ueur_per_wh=5.0)
+    assert first.stays(mp, to_mp)
+    assert np.allclose(plan_home(*to_mp.call[0], **to_mp.call[1]).net_wh, mp.net_wh, atol=1e-6)
     other = plan_home(LOAD * 1.1, np.zeros(T), assets, BUY, SELL, **kwargs)
     assert not first.stays(mp, request(BUY + fee, keep=other, anchor_ueur_per_wh=5.0))
     assert not first.stays(mp, request(BUY + busy_fee, keep=mp, anchor_ueur_per_wh=5.0))
