@@ -16,7 +16,7 @@ day-ahead round 0.9–1.9 s → about 0.7 s).
 Threads instead of processes were measured and not taken: HiGHS runs without the GIL, and a
 day's recorded plan rounds replayed on two threads took 5.6–6.2 s against 6.1–6.7 s on two
 processes, but inside the simulator the threads planned no faster (agents' planning 6.4–9.3 s
-against 6.7–8.1 s over three runs each, this machine's timings varying by a fifth).
+over eight runs against 6.6–8.7 s over six, this machine's timings varying by a fifth).
 """
 
 from __future__ import annotations
