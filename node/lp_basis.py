@@ -1,0 +1,82 @@
+"""A solved LP's simplex basis as bytes, and a new LP of the same shape started from it.
+
+A home re-plans many times a day, each time a programme of the same shape as the last with a
+few more slots kept and its forecasts, prices or offers moved: started from the basis of the
+plan it keeps, HiGHS's dual simplex needs a few dozen iterations instead of about three hundred
+(a 2030-green-high day's periodic and intraday re-plans: 293 → 33 and 283 → 18 on average). The
+basis travels with the plan (``node.milp.MilpPlan.basis``), one byte per column and row, so
+which process planned a home does not change its next plan. ``highspy``'s own ``getBasis``
+builds a Python list of statuses (0.7 ms a plan); this reads the basic variables and puts every
+other at the bound its value sits on (0.1 ms).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+#: HiGHS's basis statuses by their codes (``highspy.HighsBasisStatus``'s values)
+LOWER, BASIC, UPPER, ZERO = 0, 1, 2, 3
+
+
+@cache
+def _by_code() -> dict:
+    """``highspy.HighsBasisStatus`` by code."""
+    import highspy
+
+    return {int(status): status for status in highspy.HighsBasisStatus.__members__.values()}
+
+
+def _statuses(value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """A nonbasic variable's status: at its nearer bound, ZERO where it has none."""
+    status = np.where(np.abs(value - lo) <= np.abs(value - hi), LOWER, UPPER).astype(np.int8)
+    status[np.isinf(lo) & np.isinf(hi)] = ZERO
+    return status
+
+
+def basis_bytes(model, x: np.ndarray, A, col_lo: np.ndarray, col_hi: np.ndarray,
+                row_lo: np.ndarray, row_hi: np.ndarray) -> bytes:
+    """The basis ``model`` (a ``highspy.Highs`` of min c·x, row_lo ≤ A·x ≤ row_hi, col_lo ≤ x ≤
+    col_hi, just solved to ``x``) ends with: a status byte per column, then per row."""
+    basic = np.asarray(model.getBasicVariables()[1])
+    cols = _statuses(x, col_lo, col_hi)
+    rows = _statuses(A @ x, row_lo, row_hi)
+    cols[basic[basic >= 0]] = BASIC
+    rows[-basic[basic < 0] - 1] = BASIC
+    return cols.tobytes() + rows.tobytes()
+
+
+def with_last(basis: bytes | None, n_cols: int, n_rows: int, new_cols: int, new_rows: int
+              ) -> bytes | None:
+    """``basis`` for a programme of ``n_cols`` × ``n_rows``: as it is where it has that shape;
+    where it lacks only the last ``new_cols`` columns and ``new_rows`` rows (a plan without the
+    re-plan's anchor, ``node.milp.plan_home``), with those columns at their lower bound and
+    those rows basic — still a basis, and feasible where the new rows hold at the old point;
+    else None."""
+    if basis is None:
+        return None
+    if len(basis) == n_cols + n_rows:
+        return basis
+    old_cols = n_cols - new_cols
+    if new_cols < 0 or new_rows < 0 or len(basis) != old_cols + n_rows - new_rows:
+        return None
+    return (basis[:old_cols] + bytes([LOWER]) * new_cols + basis[old_cols:]
+            + bytes([BASIC]) * new_rows)
+
+
+def start_from(model, basis: bytes | None, n_cols: int, n_rows: int) -> bool:
+    """Start ``model`` (a ``highspy.Highs``, ``n_cols`` × ``n_rows``) from ``basis``
+    (``basis_bytes`` of a programme of the same shape); False, and nothing set, where there is
+    none or the shape differs."""
+    import highspy
+
+    if basis is None or len(basis) != n_cols + n_rows:
+        return False
+    by_code = _by_code()
+    codes = np.frombuffer(basis, np.int8).tolist()
+    start = highspy.HighsBasis()
+    start.col_status = [by_code[k] for k in codes[:n_cols]]
+    start.row_status = [by_code[k] for k in codes[n_cols:]]
+    start.valid = True
+    return model.setBasis(start) == highspy.HighsStatus.kOk
