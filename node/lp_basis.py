@@ -4,10 +4,10 @@ A home re-plans many times a day, each time a programme of the same shape as the
 few more slots kept and its forecasts, prices or offers moved: started from the basis of the
 plan it keeps, HiGHS's dual simplex needs a few dozen iterations instead of about three hundred
 (a 2030-green-high day's periodic and intraday re-plans: 293 → 33 and 283 → 18 on average). The
-basis travels with the plan (``node.milp.MilpPlan.basis``), one byte per column and row, so
-which process planned a home does not change its next plan. ``highspy``'s own ``getBasis``
-builds a Python list of statuses (0.7 ms a plan); this reads the basic variables and puts every
-other at the bound its value sits on (0.1 ms).
+basis travels with the plan (``node.milp.MilpPlan.basis``) as bytes — its shape, then a byte
+per column and row — so which process planned a home does not change its next plan.
+``highspy``'s own ``getBasis`` builds a Python list of statuses (0.7 ms a plan); this reads the
+basic variables and puts every other at the bound its value sits on (0.1 ms).
 """
 
 from __future__ import annotations
@@ -35,16 +35,37 @@ def _statuses(value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return status
 
 
+#: the bytes of a basis's shape (columns and rows, int32) before its statuses
+_HEADER = 8
+
+
+def packed(n_cols: int, n_rows: int, statuses: bytes) -> bytes:
+    """A basis as bytes: its shape, then ``statuses``, a byte per column and then per row."""
+    return np.array([n_cols, n_rows], np.int32).tobytes() + statuses
+
+
+def shape_of(basis: bytes) -> tuple[int, int]:
+    """The (columns, rows) of the programme ``basis`` (``packed``) is a basis of."""
+    n_cols, n_rows = np.frombuffer(basis[:_HEADER], np.int32)
+    return int(n_cols), int(n_rows)
+
+
+def statuses_of(basis: bytes) -> np.ndarray:
+    """``basis``'s statuses (``packed``): per column, then per row."""
+    return np.frombuffer(basis, np.int8, offset=_HEADER)
+
+
 def basis_bytes(model, x: np.ndarray, A, col_lo: np.ndarray, col_hi: np.ndarray,
                 row_lo: np.ndarray, row_hi: np.ndarray) -> bytes:
     """The basis ``model`` (a ``highspy.Highs`` of min c·x, row_lo ≤ A·x ≤ row_hi, col_lo ≤ x ≤
-    col_hi, just solved to ``x``) ends with: a status byte per column, then per row."""
+    col_hi, just solved to ``x``) ends with: its shape, a status byte per column, then per
+    row."""
     basic = np.asarray(model.getBasicVariables()[1])
     cols = _statuses(x, col_lo, col_hi)
     rows = _statuses(A @ x, row_lo, row_hi)
     cols[basic[basic >= 0]] = BASIC
     rows[-basic[basic < 0] - 1] = BASIC
-    return cols.tobytes() + rows.tobytes()
+    return packed(len(cols), len(rows), cols.tobytes() + rows.tobytes())
 
 
 def with_last(basis: bytes | None, n_cols: int, n_rows: int, new_cols: int, new_rows: int
@@ -56,13 +77,15 @@ def with_last(basis: bytes | None, n_cols: int, n_rows: int, new_cols: int, new_
     else None."""
     if basis is None:
         return None
-    if len(basis) == n_cols + n_rows:
+    shape = shape_of(basis)
+    if shape == (n_cols, n_rows):
         return basis
     old_cols = n_cols - new_cols
-    if new_cols < 0 or new_rows < 0 or len(basis) != old_cols + n_rows - new_rows:
+    if shape != (old_cols, n_rows - new_rows):
         return None
-    return (basis[:old_cols] + bytes([LOWER]) * new_cols + basis[old_cols:]
-            + bytes([BASIC]) * new_rows)
+    statuses = basis[_HEADER:]
+    return packed(n_cols, n_rows, statuses[:old_cols] + bytes([LOWER]) * new_cols
+                  + statuses[old_cols:] + bytes([BASIC]) * new_rows)
 
 
 def start_from(model, basis: bytes | None, n_cols: int, n_rows: int) -> bool:
@@ -71,10 +94,10 @@ def start_from(model, basis: bytes | None, n_cols: int, n_rows: int) -> bool:
     none or the shape differs."""
     import highspy
 
-    if basis is None or len(basis) != n_cols + n_rows:
+    if basis is None or shape_of(basis) != (n_cols, n_rows):
         return False
     by_code = _by_code()
-    codes = np.frombuffer(basis, np.int8).tolist()
+    codes = statuses_of(basis).tolist()
     start = highspy.HighsBasis()
     start.col_status = [by_code[k] for k in codes[:n_cols]]
     start.row_status = [by_code[k] for k in codes[n_cols:]]

@@ -12,7 +12,16 @@ import pytest
 import node.milp as milp
 from node.assets import ElectricVehicle, HeatPump
 from node.home import Battery
-from node.lp_basis import BASIC, LOWER, basis_bytes, start_from, with_last
+from node.lp_basis import (
+    BASIC,
+    LOWER,
+    basis_bytes,
+    packed,
+    shape_of,
+    start_from,
+    statuses_of,
+    with_last,
+)
 from node.milp import HomeAssets, plan_home
 
 T = 96
@@ -59,7 +68,9 @@ def _basis(model, p) -> bytes:
 def test_the_bytes_are_highs_own_basis():
     p = _programme()
     model, _ = _solved(p)
-    ours = np.frombuffer(_basis(model, p), np.int8)
+    basis = _basis(model, p)
+    assert shape_of(basis) == p["A"].shape[::-1]
+    ours = statuses_of(basis)
     theirs = model.getBasis()
     theirs = np.array([int(s) for s in theirs.col_status] + [int(s) for s in theirs.row_status])
     assert len(ours) == sum(p["A"].shape) and (ours == BASIC).sum() == p["A"].shape[0]
@@ -87,16 +98,21 @@ def test_a_basis_of_another_shape_is_not_used():
     p = _programme()
     model = milp._highs(p["c"], p["A"], p["row_lo"], p["row_hi"], p["col_lo"], p["col_hi"])
     n_cols, n_rows = p["A"].shape[::-1]
-    assert not start_from(model, b"\x00" * (n_cols + n_rows - 1), n_cols, n_rows)
+    model.run()
+    basis = _basis(model, p)
+    # the same number of statuses, another split between columns and rows
+    assert not start_from(model, packed(n_cols - 1, n_rows + 1, basis[8:]), n_cols, n_rows)
     assert not start_from(model, None, n_cols, n_rows)
+    assert start_from(model, basis, n_cols, n_rows)
 
 
 def test_a_basis_without_the_anchor_gets_its_columns_at_their_bound_and_its_rows_basic():
-    old = bytes([BASIC, LOWER, LOWER]) + bytes([LOWER])  # 3 columns, 1 row
+    old = packed(3, 1, bytes([BASIC, LOWER, LOWER, LOWER]))  # 3 columns, 1 row
     assert with_last(old, 3, 1, 0, 0) == old
     grown = with_last(old, 5, 2, 2, 1)
-    assert grown == bytes([BASIC, LOWER, LOWER, LOWER, LOWER, LOWER, BASIC])
-    assert sum(b == BASIC for b in grown) == 2  # a basic variable per row
+    assert shape_of(grown) == (5, 2)
+    assert statuses_of(grown).tolist() == [BASIC, LOWER, LOWER, LOWER, LOWER, LOWER, BASIC]
+    assert (statuses_of(grown) == BASIC).sum() == 2  # a basic variable per row
     assert with_last(old, 6, 2, 2, 1) is None and with_last(None, 3, 1, 0, 0) is None
 
 
