@@ -84,8 +84,8 @@ class MilpPlan:
     # (up) or less (down) net import it could take there, Wh ≥ 0, the rest of its day
     # re-planned around it, and what taking all of it would cost it beyond the plan (µ€)
     flexibility: Flexibility | None = None
-    # the simplex basis of the plan's last LP (node.lp_basis; None where a MIP search found
-    # it): an anchored re-plan of the same shape that keeps this plan starts from it
+    # the simplex basis of the plan's last LP (node.lp_basis; None where HiGHS's MIP search
+    # found it): an anchored re-plan that keeps this plan starts from it
     basis: bytes | None = field(default=None, repr=False, compare=False)
 
 
@@ -601,7 +601,7 @@ class _Solution:
     bound: float
     message: str
     infeasible: bool
-    basis: bytes | None = None  # the last LP's (node.lp_basis); None after a MIP search
+    basis: bytes | None = None  # the last LP's (node.lp_basis); None after HiGHS's MIP search
 
 
 def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
@@ -703,12 +703,12 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
     model = _highs(c, A, R.lo, R.hi, lo, hi, integer if mip else None,
                    presolve=presolve or mip)
     model.setOptionValue("time_limit", float(time_limit_s))
-    if not mip:
-        start_from(model, warm, A.shape[1], A.shape[0])
     if mip:
         model.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         for name, value in _LEAN_SEARCH.items() if lean else ():
             model.setOptionValue(name, value)
+    else:
+        start_from(model, warm, A.shape[1], A.shape[0])
     model.run()
     status = model.getModelStatus()
     info = model.getInfo()

@@ -186,7 +186,7 @@ def test_replans_during_the_day_do_not_curtail_the_pv_their_forecast_revision_ad
                              validation_rounds=0, dso_operates=False)
     result = run_simulation(sc, synthetic_profiles(3))
     day, = result.days
-    assert day.intraday_replans > 50  # measured: 71
+    assert day.intraday_replans > 20  # measured: 30 (71 when every home re-planned periodically)
     assert len(day.pv_curtailed_wh) >= 10 and set(day.pv_curtailed_wh.values()) == {0}
     assert summarise(result)["energy"]["pv_curtailed_by_homes_kwh"] == 0
     assert check_invariants(result).all_hold()
