@@ -76,8 +76,9 @@ class Scenario:
     # how agents price their quotes before the gate (node/bidder.py): "local" (the published
     # local price, else the mid), or a node/strategy.py strategy: "zic", "truthful", "zip"
     strategy: str = "local"
-    # MILP homes revise their forecast from their own meter and re-plan from their real
-    # state every this many slots, all at once (0: never; the day-ahead plan runs all day)
+    # MILP homes revise their forecast from their own meter every this many slots, all at
+    # once, and re-plan from their real state where that gives them something to answer
+    # (sim.runner.REPLAN_FORECAST_WH, REPLAN_BATTERY_WH; 0: never, the day-ahead plan runs all day)
     replan_every: int = 16
     # what homes forecast their load and PV from: "own" (their own history, node/forecast.py)
     # or "perfect" (the day's real load and PV: an oracle for studies, e.g. how much of the
