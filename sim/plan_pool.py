@@ -1,9 +1,9 @@
 """Home plans computed side by side in worker processes.
 
 The homes that plan in one round of the simulation (the day-ahead plans, each block of the
-exchange's local offers, the DSO's validation rounds, the re-plans at intraday prices and every
-``replan_every`` slots, the no-market counterfactual's plans) plan each on its own data and
-public prices: their plans are independent, and ``plan_home`` is a pure function of its
+exchange's local offers, the DSO's validation rounds, the re-plans at intraday prices and those
+asked every ``replan_every`` slots, the no-market counterfactual's plans) plan each on its own
+data and public prices: their plans are independent, and ``plan_home`` is a pure function of its
 arguments — a re-plan's warm start too, whose basis travels with the plan it keeps
 (``node.lp_basis``) — so a plan is the same whichever process computes it and the run's trades
 and balances do not depend on the number of workers (``tests/test_plan_pool.py``).

@@ -101,7 +101,8 @@ def test_a_basis_of_another_shape_is_not_used():
     model.run()
     basis = _basis(model, p)
     # the same number of statuses, another split between columns and rows
-    assert not start_from(model, packed(n_cols - 1, n_rows + 1, basis[8:]), n_cols, n_rows)
+    other_split = packed(n_cols - 1, n_rows + 1, statuses_of(basis).tobytes())
+    assert not start_from(model, other_split, n_cols, n_rows)
     assert not start_from(model, None, n_cols, n_rows)
     assert start_from(model, basis, n_cols, n_rows)
 
