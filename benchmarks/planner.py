@@ -56,7 +56,8 @@ def planning_share(name: str, profiles, workers: int = 1) -> dict:
     agents_s = result.planning_s - result.counterfactual_planning_s
     agents = sum(1 for h in sc.homes if h.flexible or h.battery is not None)
     return {"wall_s": round(wall, 1), "planning_s": round(result.planning_s, 1),
-            "plans": result.plans, "share": round(result.planning_s / wall, 2),
+            "plans": result.plans, "plans_stood": result.plans_stood,
+            "share": round(result.planning_s / wall, 2),
             "agents_planning_s": round(agents_s, 1),
             "agents_plans": result.plans - result.counterfactual_plans,
             "agents_share": round(agents_s / wall, 2),

@@ -33,6 +33,7 @@ from scipy.sparse import coo_matrix, csc_matrix
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery
 from node.lp_basis import basis_bytes, start_from, with_last
+from node.standing import Standing, balance_entries, inputs_digest, least_flows
 from node.start_search import search_starts
 from protocol.errors import FlexmarketError
 from protocol.tariff import Tariff, capacity_charge_ueur
@@ -87,6 +88,9 @@ class MilpPlan:
     # the simplex basis of the plan's last LP (node.lp_basis; None where HiGHS's MIP search
     # found it): an anchored re-plan that keeps this plan starts from it
     basis: bytes | None = field(default=None, repr=False, compare=False)
+    # what proves the plan still optimal at new prices (node.standing.plan_stands); None where
+    # HiGHS did not prove it optimal
+    standing: Standing | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -400,6 +404,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     ``flexibility``: also ``MilpPlan.flexibility`` (:class:`Flexibility`), four LPs per slot
     with the appliance starts fixed (measured in ``benchmarks/planner.py``).
     """
+    called = dict(locals())  # every argument by name: what the plan is of (node.standing)
     T = len(load_wh)
     shape = _shape(T, assets, local_import is not None, local_export is not None,
                    import_limit_wh, export_limit_wh, keep is not None and anchor_ueur_per_wh > 0)
@@ -467,7 +472,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
     _price_carry(c, h, assets)
     preference = _start_preference(app_cols, V.n)  # µ€ per column, not in cost_ueur
     c += preference
-    A = known if known is not None else _remember(shape, R.matrix(V.n))
+    A, balance = known if known is not None else _remember(shape, R.matrix(V.n), balance_rows)
     # an anchored plan's LPs without HiGHS's presolve (PRESOLVE_ANCHORED)
     anchored = keep is not None and anchor_ueur_per_wh > 0
     presolve = PRESOLVE_ANCHORED or not anchored
@@ -491,6 +496,14 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
                     net_terms[t][0].append(local[name][0][t])
                     net_terms[t][1].append(sign)
         flex = _flexibility(c, A, R, V, x, net_terms, presolve)
+
+    standing = None
+    if res.proven:
+        anchor = anchor_ueur_per_wh if keep is not None else 0.0
+        standing = Standing(inputs_digest(called), np.asarray(buy, float),
+                            np.asarray(sell, float), keep_until if keep is not None else 0,
+                            anchor, frozenset(appliance_starts or ()),
+                            *least_flows(balance, x, V.lo, V.hi, imp, exp))
 
     def col(idx):
         return x[idx] if len(idx) else np.zeros(T)
@@ -520,6 +533,7 @@ def plan_home(load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets, buy: n
         ev_carry_wh=float(x[h.ev_carry].sum()) if len(h.ev_carry) else 0.0,
         flexibility=flex,
         basis=res.basis,
+        standing=standing,
     )
 
 
@@ -547,10 +561,11 @@ PRESOLVE_ANCHORED = False
 #: agents' planning on two workers 5.7–5.8 → 4.6–4.9 s over three alternating runs.
 WARM_ANCHORED = True
 
-#: The constraint matrices of the home programmes this process has built, by ``_shape``: a home
-#: re-plans many times a day with the same assets, so only bounds, costs and right-hand sides
-#: change, and assembling the matrix again was a sixth of a plan's time (0.6 of 3.6 ms)
-_MATRICES: dict[tuple, csc_matrix] = {}
+#: The constraint matrices of the home programmes this process has built, by ``_shape``, each
+#: with its balance rows' entries (node.standing.balance_entries): a home re-plans many times a
+#: day with the same assets, so only bounds, costs and right-hand sides change, and assembling
+#: the matrix again was a sixth of a plan's time (0.6 of 3.6 ms)
+_MATRICES: dict[tuple, tuple[csc_matrix, tuple]] = {}
 _MATRICES_KEPT = 1024
 
 
@@ -568,27 +583,14 @@ def _shape(T: int, assets: HomeAssets, local_import: bool, local_export: bool,
             local_export, limited(import_limit), limited(export_limit), anchored)
 
 
-def _remember(shape: tuple, A: csc_matrix) -> csc_matrix:
-    """``A``, kept as the matrix of ``shape`` (the oldest forgotten past ``_MATRICES_KEPT``)."""
+def _remember(shape: tuple, A: csc_matrix, balance_rows: np.ndarray
+              ) -> tuple[csc_matrix, tuple]:
+    """``A`` and the entries of its ``balance_rows``, kept as the matrix of ``shape`` (the
+    oldest forgotten past ``_MATRICES_KEPT``)."""
     if len(_MATRICES) >= _MATRICES_KEPT:
         del _MATRICES[next(iter(_MATRICES))]
-    _MATRICES[shape] = A
-    return A
-
-
-def stays_optimal(mp: MilpPlan, buy: np.ndarray, sell: np.ndarray, new_buy: np.ndarray,
-                  new_sell: np.ndarray, tolerance_ueur: float = 1e-3) -> bool:
-    """Whether ``mp``, planned by ``plan_home`` at prices ``buy``/``sell`` (µ€/kWh), is still
-    an optimal plan at ``new_buy``/``new_sell``, all else the same, without solving again:
-    yes where the import price only rises and the export price only falls, and only in slots
-    where the plan neither imports nor exports that way (up to ``tolerance_ueur`` of cost at
-    the new prices). Then every plan y costs at least as much as before, c'·y ≥ c·y, and the
-    plan x costs the same, c'·x = c·x, so x stays the cheapest (to the MIP's gap)."""
-    rise = np.asarray(new_buy, float) - np.asarray(buy, float)
-    fall = np.asarray(sell, float) - np.asarray(new_sell, float)
-    if (rise < 0).any() or (fall < 0).any():
-        return False
-    return float(rise @ mp.import_wh + fall @ mp.export_wh) / 1000 <= tolerance_ueur
+    _MATRICES[shape] = A, balance_entries(A, balance_rows)
+    return _MATRICES[shape]
 
 
 @dataclass(frozen=True)
@@ -602,6 +604,7 @@ class _Solution:
     message: str
     infeasible: bool
     basis: bytes | None = None  # the last LP's (node.lp_basis); None after HiGHS's MIP search
+    proven: bool = False  # x is optimal (a MIP's: to its gap)
 
 
 def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
@@ -699,7 +702,7 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
                      else basis_bytes(model, found.x, A, lo, hi, R.lo, R.hi))
             return _Solution(found.x, found.objective, found.bound,
                              "Infeasible" if found.infeasible else "Optimal", found.infeasible,
-                             basis)
+                             basis, found.x is not None)
     model = _highs(c, A, R.lo, R.hi, lo, hi, integer if mip else None,
                    presolve=presolve or mip)
     model.setOptionValue("time_limit", float(time_limit_s))
@@ -717,10 +720,11 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
     x = np.array(model.getSolution().col_value) if feasible else None
     objective = float(info.objective_function_value) if feasible else math.nan
     bound = float(info.mip_dual_bound) if mip else objective  # an LP's optimum: its own bound
-    lp_optimum = not mip and status == highspy.HighsModelStatus.kOptimal
+    optimal = feasible and status == highspy.HighsModelStatus.kOptimal
     return _Solution(x, objective, bound, message,
                      status == highspy.HighsModelStatus.kInfeasible,
-                     basis_bytes(model, x, A, lo, hi, R.lo, R.hi) if lp_optimum else None)
+                     basis_bytes(model, x, A, lo, hi, R.lo, R.hi) if optimal and not mip
+                     else None, optimal)
 
 
 def _keep_prefix(V: _Vars, h: _HomeCols, assets: HomeAssets, keep: MilpPlan | HomeSchedule,

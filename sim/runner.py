@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -57,8 +56,9 @@ from node.forecast import (
     same_slot_spread,
 )
 from node.home import self_consumption
-from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur, stays_optimal
+from node.milp import HomeAssets, MilpPlan, PlanInfeasible, plan_cost_ueur
 from node.planner import Plan, plan_day
+from node.standing import plan_stands
 from node.strategy import quoting_strategy
 from protocol.messages import EscrowUpdate, Trade
 from protocol.signing import Signed
@@ -129,22 +129,6 @@ class _PlanRequest:
     priced: bool  # with marginal values, which a quoting strategy bids within
     call: PlanCall
 
-    def stays(self, mp: MilpPlan, other: _PlanRequest) -> bool:
-        """Whether ``mp``, this request's plan, is also ``other``'s: ``other`` asks the same
-        but at other prices, which leave ``mp`` optimal (node.milp.stays_optimal), and no
-        marginal values (the balance duals could move with the prices). ``other`` may be
-        anchored to ``mp`` itself, where this request was anchored to an earlier plan or not
-        at all: ``mp`` stays optimal there too (moving from ``mp`` costs the anchor at least
-        what it saves against the earlier plan's)."""
-        (args, kwargs), (other_args, other_kwargs) = self.call, other.call
-        if other_kwargs.get("keep") is mp and not other_kwargs.get("keep_until"):
-            drop = ("keep", "anchor_ueur_per_wh")
-            kwargs = {k: v for k, v in kwargs.items() if k not in drop}
-            other_kwargs = {k: v for k, v in other_kwargs.items() if k not in drop}
-        return (not self.priced and not other.priced
-                and _same(args[:3], other_args[:3]) and _same(kwargs, other_kwargs)
-                and stays_optimal(mp, *args[3:5], *other_args[3:5]))
-
     def plan(self, mp: MilpPlan) -> Plan:
         """The A-plan of ``mp``: its net in whole Wh, and the firm part, net shrunk by the
         forecast's spread."""
@@ -154,23 +138,6 @@ class _PlanRequest:
         return Plan(self.first, self.load_fc, self.pv_fc, np.rint(mp.battery_wh).astype(np.int64),
                     net, firm, float(mp.soc_wh[-1]) if self.battery else 0.0, end_indoor,
                     mp.marginal_value if self.priced else None)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal values, arrays compared element by element, through tuples, lists, dicts and
-    dataclasses."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
-                and a.shape == b.shape and bool(np.array_equal(a, b)))
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if is_dataclass(a):
-        return all(_same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
-    return a == b
 
 
 @dataclass(frozen=True)
@@ -278,6 +245,9 @@ class RunResult:
     # per stage of planning (day-ahead, validation, local offers, allotment, intraday and
     # periodic re-plans, the counterfactual's): (plans, wall time s)
     planning_stages: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # re-plans (the validation movers', during the day, the counterfactual's) that the plan the
+    # home had answers, proven optimal at the new prices without solving (node.standing)
+    plans_stood: int = 0
 
 
 class Simulation:
@@ -364,6 +334,7 @@ class Simulation:
         self.settled_readings = 0
         self.settled_through_slot = scenario.first_slot - 1
         self.priced_readings = 0  # verified readings the DSO's intraday pricer has seen
+        self.plans_stood = 0  # re-plans answered by the plan the home had (node.standing)
         # per day (first slot): the indicative local offers each MILP home plans with
         self.indicative: dict[int, dict[str, tuple]] = {}  # … per MILP home
         self.local_price: dict[int, np.ndarray] = {}  # … the published local price per slot
@@ -471,8 +442,6 @@ class Simulation:
         if milp_plans:  # USEF validate: the DSO prices, flexible homes re-plan, until it fits
             points = self.model.flows is not None  # AC congestion points, else the lossless sum
 
-            # each mover's last request and the plan it gave
-            asked: dict[str, tuple[_PlanRequest, MilpPlan]] = {}
             # the fees each home's plan answers: those of the last round it moved in
             seen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -490,17 +459,11 @@ class Simulation:
                         h, first, *forecasts[hid], day, *starts[hid], import_fee=import_fee,
                         export_fee=export_fee, keep=milp_plans[hid])  # anchored to it
                     seen[hid] = (import_fee, export_fee)
-                    # a plan the new fees leave optimal stays: they only rose where it moves
-                    # no energy that way (node.milp.stays_optimal)
-                    before = asked.get(hid)
-                    if not (before and before[1] is milp_plans[hid]
-                            and before[0].stays(milp_plans[hid], request)):
-                        requests[hid] = request
-                for hid, planned in zip(requests, self._planned(requests.values(),
-                                                                stage="validation"),
+                    requests[hid] = request
+                for hid, planned in zip(requests, self._planned(
+                        requests.values(), "validation", [milp_plans[hid] for hid in requests]),
                                         strict=True):
                     plans[hid], milp_plans[hid] = planned
-                    asked[hid] = (requests[hid], planned[1])
                 nets = {k: p.net_wh for k, p in plans.items()}
                 return (self.model.point_flows_wh(nets) if points
                         else sc.grid.transformer_flow_wh(nets))
@@ -643,8 +606,9 @@ class Simulation:
                 requests.append(self._plan_request(
                     self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
                     appliance_starts=last.appliance_starts if last else None, keep=last))
-            for (hid, _, _), planned in zip(todo, self._planned(requests, "local offers"),
-                                            strict=True):
+            current = [milp_plans[hid] if sweep else None for hid, _, _ in todo]
+            for (hid, _, _), planned in zip(todo, self._planned(requests, "local offers",
+                                                                current), strict=True):
                 plans[hid], milp_plans[hid] = planned
             return [plans[hid].firm_wh for hid, _, _ in todo]
 
@@ -790,19 +754,30 @@ class Simulation:
             raise outcome
         return outcome
 
-    def _milp_plans(self, requests: list[_PlanRequest], stage: str = "other"
+    def _milp_plans(self, requests: list[_PlanRequest], stage: str = "other",
+                    current: list[MilpPlan | None] | None = None
                     ) -> list[tuple[Plan, MilpPlan] | PlanInfeasible]:
         """The plans of ``requests``, homes that plan independently of one another, side by
         side on the plan pool; in order, a PlanInfeasible where a home has none.
         ``stage``: what they are planned for (``RunResult.planning_stages``; the no-market
-        counterfactual's start with ``sim.plan_pool.COUNTERFACTUAL``)."""
-        outcomes = self.planner.map([r.call for r in requests], stage)
+        counterfactual's start with ``sim.plan_pool.COUNTERFACTUAL``). ``current``: per
+        request, the plan the home has, if any: where the request would find it optimal
+        again (node.standing.plan_stands) it stands, unsolved (``plans_stood``)."""
+        current = current or [None] * len(requests)
+        stand = [mp is not None and plan_stands(mp, *r.call)
+                 for r, mp in zip(requests, current, strict=True)]
+        self.plans_stood += sum(stand)
+        solved = iter(self.planner.map(
+            [r.call for r, stood in zip(requests, stand, strict=True) if not stood], stage))
+        outcomes = [mp if stood else next(solved)
+                    for mp, stood in zip(current, stand, strict=True)]
         return [outcome if isinstance(outcome, PlanInfeasible) else (r.plan(outcome), outcome)
                 for r, outcome in zip(requests, outcomes, strict=True)]
 
-    def _planned(self, requests, stage: str = "other") -> list[tuple[Plan, MilpPlan]]:
+    def _planned(self, requests, stage: str = "other",
+                 current: list[MilpPlan | None] | None = None) -> list[tuple[Plan, MilpPlan]]:
         """``_milp_plans`` of homes that must each have a plan: PlanInfeasible if one has not."""
-        outcomes = self._milp_plans(list(requests), stage)
+        outcomes = self._milp_plans(list(requests), stage, current)
         for outcome in outcomes:
             if isinstance(outcome, PlanInfeasible):
                 raise outcome
@@ -1236,7 +1211,8 @@ class Simulation:
             batch = [r for r in replans if r.own == counterfactual]
             outcomes = self._milp_plans(
                 [self._replan_request(day, r) for r in batch],
-                f"{COUNTERFACTUAL} {stage}" if counterfactual else stage)
+                f"{COUNTERFACTUAL} {stage}" if counterfactual else stage,
+                [(day["own"] if r.own else day["milp"])[r.home] for r in batch])
             taken.update({id(r): self._take_replan(day, r, outcome)
                           for r, outcome in zip(batch, outcomes, strict=True)})
         return [taken[id(r)] for r in replans]
@@ -1487,6 +1463,7 @@ class Simulation:
         r.plans, r.planning_s = p.totals()
         r.counterfactual_plans, r.counterfactual_planning_s = p.totals(counterfactual_only=True)
         r.planning_stages = {name: (n, spent) for name, (n, spent) in p.stages.items()}
+        r.plans_stood = self.plans_stood
         return self.result
 
 
