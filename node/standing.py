@@ -21,6 +21,7 @@ import hashlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -113,13 +114,23 @@ def inputs_digest(arguments: Mapping[str, Any]) -> bytes:
     return into.digest()
 
 
-def _arguments(args: tuple, kwargs: dict) -> dict[str, Any]:
-    """``plan_home(*args, **kwargs)``'s parameters by name, defaults filled in."""
+@cache
+def _parameters() -> tuple[tuple[str, ...], dict[str, Any]]:
+    """``plan_home``'s parameters: their names in order, and the defaults."""
     from node.milp import plan_home
 
-    bound = inspect.signature(plan_home).bind(*args, **kwargs)
-    bound.apply_defaults()
-    return bound.arguments
+    parameters = inspect.signature(plan_home).parameters.values()
+    return (tuple(p.name for p in parameters),
+            {p.name: p.default for p in parameters if p.default is not p.empty})
+
+
+def _arguments(args: tuple, kwargs: dict) -> dict[str, Any]:
+    """``plan_home(*args, **kwargs)``'s parameters by name, defaults filled in."""
+    names, defaults = _parameters()
+    unknown = kwargs.keys() - set(names)
+    if unknown or len(args) > len(names):
+        raise TypeError(f"plan_home takes no {sorted(unknown) or 'more arguments'}")
+    return {**defaults, **dict(zip(names[:len(args)], args, strict=True)), **kwargs}
 
 
 def prices_leave_optimal(standing: Standing | None, import_wh: np.ndarray,
