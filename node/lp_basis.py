@@ -21,11 +21,15 @@ LOWER, BASIC, UPPER, ZERO = 0, 1, 2, 3
 
 
 @cache
-def _by_code() -> dict:
-    """``highspy.HighsBasisStatus`` by code."""
+def _by_code() -> np.ndarray:
+    """``highspy.HighsBasisStatus`` by code, as an object array to index with the codes."""
     import highspy
 
-    return {int(status): status for status in highspy.HighsBasisStatus.__members__.values()}
+    members = {int(status): status for status in highspy.HighsBasisStatus.__members__.values()}
+    by_code = np.empty(max(members) + 1, object)
+    for code, status in members.items():
+        by_code[code] = status
+    return by_code
 
 
 def _statuses(value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -96,10 +100,9 @@ def start_from(model, basis: bytes | None, n_cols: int, n_rows: int) -> bool:
 
     if basis is None or shape_of(basis) != (n_cols, n_rows):
         return False
-    by_code = _by_code()
-    codes = statuses_of(basis).tolist()
+    statuses = _by_code()[statuses_of(basis)]
     start = highspy.HighsBasis()
-    start.col_status = [by_code[k] for k in codes[:n_cols]]
-    start.row_status = [by_code[k] for k in codes[n_cols:]]
+    start.col_status = statuses[:n_cols].tolist()
+    start.row_status = statuses[n_cols:].tolist()
     start.valid = True
     return model.setBasis(start) == highspy.HighsStatus.kOk

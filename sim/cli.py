@@ -189,6 +189,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                           "planning_s": round(result.planning_s, 2),
                           "planning_stages": {name: [n, round(spent, 2)] for name, (n, spent)
                                               in result.planning_stages.items()},
+                          "plans_stood": result.plans_stood,
                           "plan_workers": args.workers}
         files = write_report(result, summary, args.out)
     print_summary(summary)

@@ -460,10 +460,11 @@ class Simulation:
                         export_fee=export_fee, keep=milp_plans[hid])  # anchored to it
                     seen[hid] = (import_fee, export_fee)
                     requests[hid] = request
-                for hid, planned in zip(requests, self._planned(
-                        requests.values(), "validation", [milp_plans[hid] for hid in requests]),
-                                        strict=True):
-                    plans[hid], milp_plans[hid] = planned
+                # a plan the new fees leave optimal stands (node.standing)
+                planned = self._planned(requests.values(), "validation",
+                                        [milp_plans[hid] for hid in requests])
+                for hid, (plan, mp) in zip(requests, planned, strict=True):
+                    plans[hid], milp_plans[hid] = plan, mp
                 nets = {k: p.net_wh for k, p in plans.items()}
                 return (self.model.point_flows_wh(nets) if points
                         else sc.grid.transformer_flow_wh(nets))
@@ -607,9 +608,8 @@ class Simulation:
                 requests.append(self._plan_request(
                     self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
                     appliance_starts=last.appliance_starts if last else None, keep=last))
-            current = [milp_plans[hid] if sweep else None for hid, _, _ in todo]
-            for (hid, _, _), planned in zip(todo, self._planned(requests, "local offers",
-                                                                current), strict=True):
+            for (hid, _, _), planned in zip(todo, self._planned(requests, "local offers"),
+                                            strict=True):
                 plans[hid], milp_plans[hid] = planned
             return [plans[hid].firm_wh for hid, _, _ in todo]
 

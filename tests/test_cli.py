@@ -59,6 +59,7 @@ def test_simulate_writes_a_report(tmp_path):
     run = summary["run"]  # the homes' plans, counted by stage of the day
     assert run["plans"] > 0 and "day-ahead" in run["planning_stages"]
     assert sum(n for n, _ in run["planning_stages"].values()) == run["plans"]
+    assert isinstance(run["plans_stood"], int)  # re-plans the plan a home had answered
     for png in ("prices.png", "transformer.png", "bills.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "journal.jsonl").stat().st_size > 0

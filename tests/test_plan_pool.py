@@ -90,6 +90,7 @@ def test_a_street_planned_on_two_workers_trades_and_settles_as_on_one():
     assert sum(n for name, n in stages.items()
                if name.startswith("counterfactual")) == one.counterfactual_plans
     assert {"day-ahead", "validation", "intraday re-plans", "periodic re-plans"} <= set(stages)
+    assert one.plans_stood == two.plans_stood  # re-plans answered by the plan the home had
     assert [t.model_dump() for t in one.trades] == [t.model_dump() for t in two.trades]
     assert s1["bills"] == s2["bills"]
     assert s1["settlement"] == s2["settlement"]
