@@ -66,7 +66,7 @@ def chunk_size(calls: int, workers: int) -> int:
     """How many of a round's ``calls`` one task to a worker carries: a worker's share, so
     each worker is handed work once a round. A hand-over between processes costs a virtual
     CPU of this machine about a millisecond: a 2030-green-high day's recorded plan rounds
-    replayed on two workers, four alternating runs, took 4.8–5.1 s so against 5.2–5.9 s in
+    replayed on two workers, four alternating runs, took 4.8–5.1 s so, against 5.2–5.9 s in
     chunks of an eighth of the round (the local offers' blocks of four 1.11–1.30 against
     1.24–1.48 s, the intraday re-plans 0.84–0.93 against 0.91–1.09 s)."""
     return -(-calls // workers)

@@ -80,7 +80,7 @@ def test_a_street_planned_on_two_workers_trades_and_settles_as_on_one():
         return result, summary
 
     (one, s1), (two, s2) = run(1), run(2)
-    assert one.plans == two.plans > 100  # measured: 403 plans, 64 of them intraday re-plans
+    assert one.plans == two.plans > 100  # measured: 236, 51 of them intraday re-plans
     # the no-market counterfactual's plans, counted apart from the agents' own
     assert 0 < one.counterfactual_plans == two.counterfactual_plans < one.plans
     # and by stage of the day, every plan counted once
@@ -90,7 +90,7 @@ def test_a_street_planned_on_two_workers_trades_and_settles_as_on_one():
     assert sum(n for name, n in stages.items()
                if name.startswith("counterfactual")) == one.counterfactual_plans
     assert {"day-ahead", "validation", "intraday re-plans", "periodic re-plans"} <= set(stages)
-    assert one.plans_stood == two.plans_stood  # re-plans answered by the plan the home had
+    assert one.plans_stood == two.plans_stood > 0  # measured: 29 the plans the homes had answered
     assert [t.model_dump() for t in one.trades] == [t.model_dump() for t in two.trades]
     assert s1["bills"] == s2["bills"]
     assert s1["settlement"] == s2["settlement"]
