@@ -334,7 +334,6 @@ class Simulation:
         self.settled_readings = 0
         self.settled_through_slot = scenario.first_slot - 1
         self.priced_readings = 0  # verified readings the DSO's intraday pricer has seen
-        self.plans_stood = 0  # re-plans answered by the plan the home had (node.standing)
         # per day (first slot): the indicative local offers each MILP home plans with
         self.indicative: dict[int, dict[str, tuple]] = {}  # … per MILP home
         self.local_price: dict[int, np.ndarray] = {}  # … the published local price per slot
@@ -455,11 +454,10 @@ class Simulation:
                     h = self.homes_by_id[hid]
                     import_fee, export_fee = self.model.home_fees(h.zone, import_price,
                                                                   export_price)
-                    request = self._plan_request(
+                    requests[hid] = self._plan_request(
                         h, first, *forecasts[hid], day, *starts[hid], import_fee=import_fee,
                         export_fee=export_fee, keep=milp_plans[hid])  # anchored to it
                     seen[hid] = (import_fee, export_fee)
-                    requests[hid] = request
                 # a plan the new fees leave optimal stands (node.standing)
                 planned = self._planned(requests.values(), "validation",
                                         [milp_plans[hid] for hid in requests])
@@ -763,11 +761,11 @@ class Simulation:
         ``stage``: what they are planned for (``RunResult.planning_stages``; the no-market
         counterfactual's start with ``sim.plan_pool.COUNTERFACTUAL``). ``current``: per
         request, the plan the home has, if any: where the request would find it optimal
-        again (node.standing.plan_stands) it stands, unsolved (``plans_stood``)."""
+        again (node.standing.plan_stands) it stands, unsolved (``RunResult.plans_stood``)."""
         current = current or [None] * len(requests)
         stand = [mp is not None and plan_stands(mp, *r.call)
                  for r, mp in zip(requests, current, strict=True)]
-        self.plans_stood += sum(stand)
+        self.result.plans_stood += sum(stand)
         solved = iter(self.planner.map(
             [r.call for r, stood in zip(requests, stand, strict=True) if not stood], stage))
         outcomes = [mp if stood else next(solved)
@@ -1464,7 +1462,6 @@ class Simulation:
         r.plans, r.planning_s = p.totals()
         r.counterfactual_plans, r.counterfactual_planning_s = p.totals(counterfactual_only=True)
         r.planning_stages = {name: (n, spent) for name, (n, spent) in p.stages.items()}
-        r.plans_stood = self.plans_stood
         return self.result
 
 
