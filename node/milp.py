@@ -24,6 +24,9 @@ price at which the home would take (or give) one more Wh — its flexibility, fo
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,7 +35,7 @@ from scipy.sparse import coo_matrix, csc_matrix
 
 from node.assets import Appliance, ElectricVehicle, HeatPump
 from node.home import Battery
-from node.lp_basis import basis_bytes, start_from, with_last
+from node.lp_basis import array_of, basis_bytes, start_from, with_last
 from node.standing import Standing, balance_entries, inputs_digest, least_flows
 from node.start_search import search_starts
 from protocol.errors import FlexmarketError
@@ -139,10 +142,12 @@ class _Growing:
 
 
 def _per_item(values, count: int) -> np.ndarray:
-    """``values`` (a scalar, or one per item) as ``count`` floats."""
-    if np.ndim(values) == 0:
+    """``values`` (a scalar, or one per item) as ``count`` floats (read, not copied: the
+    bounds are joined into new arrays, ``_Growing``)."""
+    if isinstance(values, (int, float)):
         return np.full(count, float(values))
-    return np.broadcast_to(np.asarray(values, float), (count,)).ravel()
+    values = np.asarray(values, float)
+    return values if values.shape == (count,) else np.broadcast_to(values, (count,)).ravel()
 
 
 class _Bounded:
@@ -215,7 +220,8 @@ class _Rows(_Bounded):
     def add(self, cols, vals, lo: float, hi: float) -> int:
         """One row over ``cols`` with ``vals``, bounds ``lo``..``hi``; its index."""
         row = int(self.add_rows(1, lo, hi)[0])
-        self.entries(np.full(len(cols), row), cols, vals)
+        if self.record:
+            self.entries(np.full(len(cols), row), cols, vals)
         return row
 
     def matrix(self, n_cols: int) -> csc_matrix:
@@ -224,6 +230,11 @@ class _Rows(_Bounded):
             return csc_matrix((self.n, n_cols))
         entries = (np.concatenate(self._v), (np.concatenate(self._r), np.concatenate(self._c)))
         return coo_matrix(entries, shape=(self.n, n_cols)).tocsc()
+
+
+#: no columns: an asset the home lacks (read-only, shared)
+_NONE = np.array([], int)
+_NONE.flags.writeable = False
 
 
 @dataclass
@@ -236,14 +247,14 @@ class _HomeCols:
     peak: np.ndarray
     balance_rows: np.ndarray  # each followed by its slot's peak row
     app_cols: list
-    ch: np.ndarray = field(default_factory=lambda: np.array([], int))
-    dis: np.ndarray = field(default_factory=lambda: np.array([], int))
-    soc: np.ndarray = field(default_factory=lambda: np.array([], int))
-    ev_ch: np.ndarray = field(default_factory=lambda: np.array([], int))
-    ev_dis: np.ndarray = field(default_factory=lambda: np.array([], int))
-    ev_carry: np.ndarray = field(default_factory=lambda: np.array([], int))
-    hp_e: np.ndarray = field(default_factory=lambda: np.array([], int))
-    temp: np.ndarray = field(default_factory=lambda: np.array([], int))
+    ch: np.ndarray = field(default_factory=lambda: _NONE)
+    dis: np.ndarray = field(default_factory=lambda: _NONE)
+    soc: np.ndarray = field(default_factory=lambda: _NONE)
+    ev_ch: np.ndarray = field(default_factory=lambda: _NONE)
+    ev_dis: np.ndarray = field(default_factory=lambda: _NONE)
+    ev_carry: np.ndarray = field(default_factory=lambda: _NONE)
+    hp_e: np.ndarray = field(default_factory=lambda: _NONE)
+    temp: np.ndarray = field(default_factory=lambda: _NONE)
 
 
 def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets: HomeAssets,
@@ -280,7 +291,7 @@ def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets
         balance_extra += [(ch, 1.0), (dis, -1.0)]
 
     ev = assets.ev
-    ev_carry = np.array([], int)
+    ev_carry = _NONE
     if ev is not None:
         morning = ev.stays_until if assets.ev_owed_wh > 0 else 0
         slots = np.arange(T)
@@ -344,7 +355,7 @@ def _add_home(V: _Vars, R: _Rows, load_wh: np.ndarray, pv_wh: np.ndarray, assets
     R.entries(balance, pv_used, 1.0)
     for c, sign in balance_extra:
         R.entries(balance, c, -sign)
-    for app, starts, y in app_cols:
+    for app, starts, y in app_cols if R.record else ():
         for off, wh in enumerate(app.profile_wh):  # start s draws profile[off] at slot s + off
             at = np.asarray(starts) + off
             inside = at < T
@@ -613,7 +624,8 @@ def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
     """A quiet HiGHS model (highspy) of min c·x, row_lo ≤ A·x ≤ row_hi, col_lo ≤ x ≤ col_hi,
     the ``integer`` columns (a mask) integral; ``presolve=False``: HiGHS's presolve off. Passed
     as arrays, not as a ``HighsLp``, whose field-by-field copies cost 0.3 ms a plan against
-    0.1."""
+    0.1. The model is the thread's one instance (``_quiet_highs``): it holds this programme
+    until the next call, so read what it found before asking for another."""
     model = _quiet_highs()
     if not presolve:
         model.setOptionValue("presolve", "off")
@@ -622,12 +634,11 @@ def _highs(c: np.ndarray, A: csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
     model.passModel(A.shape[1], A.shape[0], A.nnz, 1, 1, 0.0,  # column-wise, minimise
                     np.asarray(c, float), np.asarray(col_lo, float), np.asarray(col_hi, float),
                     np.asarray(row_lo, float), np.asarray(row_hi, float),
-                    A.indptr.astype(np.int32), A.indices.astype(np.int32),
+                    np.asarray(A.indptr, np.int32), np.asarray(A.indices, np.int32),
                     np.asarray(A.data, float), integrality)
     return model
 
 
-_BANNER_SILENCED = False
 #: HiGHS's threads: one, in every process. A MIP's plan can depend on the number of threads
 #: its search ran on (without restarts, 3 of 828 plans sampled from a 2030-green-high day
 #: differed between one thread and the machine's default), and a plan must not depend on the
@@ -635,25 +646,34 @@ _BANNER_SILENCED = False
 #: threads when a process first solves, so this is the process's, not a model's.
 SOLVER_THREADS = 1
 
+_BANNER_SILENCED = False
+#: each thread's one ``highspy.Highs``, cleared for every programme (``_quiet_highs``)
+_SOLVER = threading.local()
+
 
 def _quiet_highs():
-    """A ``highspy.Highs`` that logs nothing. HiGHS prints its banner on stdout when the
-    process makes its first instance, before any option can be set: that one is made with
-    file descriptor 1 pointed at /dev/null."""
-    import os
-    import sys
-
+    """A ``highspy.Highs`` with no model, default options and nothing logged: the thread's
+    one instance, cleared (``clear``: model, solver state and options), 3 µs against 65 µs
+    for a new one. A cleared instance plans as a new one does: a 2030-green-high day's 2 041
+    agents' plans replayed through one instance equal those from new instances bit for bit,
+    costs and bases too, three times over in one process (``tests/test_planner.py`` checks a
+    plan after others). Its run clock is not cleared: ``_limit_time`` counts from it.
+    HiGHS prints its banner on stdout when the process makes its first instance, before any
+    option can be set: that one is made with file descriptor 1 pointed at /dev/null."""
     import highspy
 
     global _BANNER_SILENCED
-    if _BANNER_SILENCED:
-        model = highspy.Highs()
+    model = getattr(_SOLVER, "model", None)
+    if model is not None:
+        model.clear()
+    elif _BANNER_SILENCED:
+        model = _SOLVER.model = highspy.Highs()
     else:
         sys.stdout.flush()
         saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
         try:
             os.dup2(null, 1)
-            model = highspy.Highs()
+            model = _SOLVER.model = highspy.Highs()
         finally:
             os.dup2(saved, 1)
             os.close(saved)
@@ -662,6 +682,14 @@ def _quiet_highs():
     model.setOptionValue("output_flag", False)
     model.setOptionValue("threads", SOLVER_THREADS)
     return model
+
+
+
+def _limit_time(model, seconds: float) -> None:
+    """Let ``model``'s solves run ``seconds`` more: HiGHS's ``time_limit`` is on the
+    instance's run clock, which runs on over every programme the thread's one instance solves
+    (``_quiet_highs``; ``clear`` does not reset it)."""
+    model.setOptionValue("time_limit", model.getRunTime() + float(seconds))
 
 
 #: HiGHS's search options for a home's small MIP (``_solve(lean=True)``), off:
@@ -694,7 +722,7 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
     mip = integer is not None and bool((integer & (lo < hi)).any())
     if mip and starts:
         model = _highs(c, A, R.lo, R.hi, lo, hi, presolve=presolve)
-        model.setOptionValue("time_limit", float(time_limit_s))
+        _limit_time(model, time_limit_s)
         start_from(model, warm, A.shape[1], A.shape[0])
         found = search_starts(model, starts, lo, hi, mip_rel_gap)
         if found is not None:
@@ -705,7 +733,7 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
                              basis, found.x is not None)
     model = _highs(c, A, R.lo, R.hi, lo, hi, integer if mip else None,
                    presolve=presolve or mip)
-    model.setOptionValue("time_limit", float(time_limit_s))
+    _limit_time(model, time_limit_s)
     if mip:
         model.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         for name, value in _LEAN_SEARCH.items() if lean else ():
@@ -717,7 +745,7 @@ def _solve(c: np.ndarray, A: csc_matrix, R: _Rows, V: _Vars, integer: np.ndarray
     info = model.getInfo()
     message = model.modelStatusToString(status)
     feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    x = np.array(model.getSolution().col_value) if feasible else None
+    x = array_of(model.getSolution().col_value) if feasible else None
     objective = float(info.objective_function_value) if feasible else math.nan
     bound = float(info.mip_dual_bound) if mip else objective  # an LP's optimum: its own bound
     optimal = feasible and status == highspy.HighsModelStatus.kOptimal
@@ -819,7 +847,7 @@ def _marginal_values(c, A, R: _Rows, V: _Vars, x, balance_rows, presolve: bool =
     model.run()
     if model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return np.full(len(balance_rows), np.nan)
-    return np.asarray(model.getSolution().row_dual)[balance_rows] * 1000
+    return array_of(model.getSolution().row_dual)[balance_rows] * 1000
 
 
 def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms, presolve: bool = True
@@ -842,7 +870,7 @@ def _flexibility(c, A, R: _Rows, V: _Vars, x, net_terms, presolve: bool = True
         model.run()
         if model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
-        return np.array(model.getSolution().col_value)
+        return array_of(model.getSolution().col_value)
 
     for t, (cols, signs) in enumerate(net_terms):
         d = np.zeros(V.n)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node.lp_basis import array_of
+
 #: Above this many LPs the search gives way to the MIP solver (2 of the 694 agents' MIPs of a
 #: 2030-green-high day needed more)
 MAX_SOLVES = 40
@@ -65,8 +67,8 @@ def search_starts(model, groups: list[np.ndarray], lo: np.ndarray, hi: np.ndarra
     if status != optimal:
         return None
     solution = model.getSolution()
-    x = np.array(solution.col_value)
-    relaxed = model.getInfo().objective_function_value
+    x = array_of(solution.col_value)
+    relaxed = model.getObjectiveValue()
     columns = np.sort(np.concatenate(groups))
     if np.all(np.abs(x[columns] - np.round(x[columns])) <= INTEGRAL_TOLERANCE):
         return Found(x, relaxed, relaxed, 1)
@@ -88,7 +90,7 @@ def search_starts(model, groups: list[np.ndarray], lo: np.ndarray, hi: np.ndarra
             below = below + reduced[option][choices[:, g]]
         np.maximum(bound, below, out=bound)
 
-    cut(relaxed, np.array(solution.col_dual), x)
+    cut(relaxed, array_of(solution.col_dual), x)
     solved = np.zeros(len(choices), bool)
     best, best_x, solves = math.inf, None, 1
     off = np.zeros(len(columns))
@@ -113,11 +115,11 @@ def search_starts(model, groups: list[np.ndarray], lo: np.ndarray, hi: np.ndarra
         if status != optimal:
             return None
         solution = model.getSolution()
-        value = model.getInfo().objective_function_value
-        at_x = np.array(solution.col_value)
+        value = model.getObjectiveValue()
+        at_x = array_of(solution.col_value)
         if value < best:
             best, best_x = value, at_x
-        cut(value, np.array(solution.col_dual), at_x)
+        cut(value, array_of(solution.col_dual), at_x)
     if best_x is None:
         return Found(None, math.nan, math.nan, solves, infeasible=True)
     left = np.where(solved, np.inf, bound)

@@ -367,3 +367,34 @@ def test_a_programme_s_matrix_is_built_once_per_shape_and_plans_the_same(plan):
         milp._MATRICES.clear()
         fresh = plan_home(LOAD, PV, ALL, BUY, SELL, **kw)
         assert np.array_equal(fresh.net_wh, got.net_wh) and fresh.cost_ueur == got.cost_ueur
+
+
+def test_the_thread_s_one_solver_plans_as_a_new_one_would(plan):
+    """plan_home solves on its thread's one HiGHS instance, cleared for each programme
+    (node.milp._quiet_highs): a plan made after others is the plan a new instance makes, bit
+    for bit, and its time limit counts from its own start, not the instance's first solve."""
+    import node.milp as milp
+
+    offer = (np.full(T, 150_000.0), np.full(T, 300.0))
+    calls = [dict(marginal_values=True), dict(keep=plan, keep_until=40, anchor_ueur_per_wh=0.5),
+             dict(local_import=offer), dict(soc_wh=7000.0), dict(flexibility=True)]
+
+    def planned(kw):
+        p = plan_home(LOAD, PV, ALL, BUY, SELL, **kw)
+        return (p.net_wh, p.cost_ueur, p.appliance_starts, p.basis, p.marginal_value,
+                None if p.flexibility is None else p.flexibility.up_wh)
+
+    first = []
+    for kw in calls:
+        milp._SOLVER.model = None  # a new instance for each
+        first.append(planned(kw))
+    again = [planned(kw) for kw in calls[::-1]][::-1]  # each after the others, on one instance
+    for a, b in zip(first, again, strict=True):
+        assert np.array_equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2] and a[3] == b[3]
+        assert np.array_equal(a[4], b[4], equal_nan=True)
+        assert a[5] is None or np.array_equal(a[5], b[5])
+    model = milp._quiet_highs()
+    ran = model.getRunTime()
+    assert ran > 0  # the clock runs on over programmes
+    milp._limit_time(model, 2.0)
+    assert model.getOptionValue("time_limit")[1] == pytest.approx(ran + 2.0)
