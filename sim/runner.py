@@ -506,13 +506,15 @@ class Simulation:
                 # planned at it, did not, and the home ended 0.12 ct worse off)
                 ids = sorted(milp_plans)
                 no_fees = np.zeros(SLOTS_PER_DAY, np.int64)
-                # (its day-ahead plan stands where those fees leave it optimal: node.standing)
+                # (its plan at its contract stands where those fees leave it optimal:
+                # node.standing)
+                at_contract = own
                 own = milp_plans if not sc.indicative_prices else {
                     hid: mp for hid, (_, mp) in zip(ids, self._planned([self._plan_request(
                         self.homes_by_id[hid], first, *forecasts[hid], day, *starts[hid],
                         *seen.get(hid, (no_fees, no_fees)), local=False)
                         for hid in ids], f"{COUNTERFACTUAL} day-ahead",
-                        [own.get(hid) for hid in ids]), strict=True)}
+                        [at_contract.get(hid) for hid in ids]), strict=True)}
                 fees = (validation.import_price, validation.export_price)
                 if points:  # per point; the rest of the day checks the lossless sum
                     prognosis = sc.grid.transformer_flow_wh(
